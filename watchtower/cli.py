@@ -1,0 +1,48 @@
+"""The `watchtower` command line.
+
+Each subcommand lives in its own module under `watchtower/commands/` and exposes
+`register(subparsers)`, which adds its parser and sets `handler` to a function that takes the parsed
+arguments and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from watchtower import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watchtower",
+        description="Watch a production model for drift; retrain, evaluate and promote it when it helps.",
+    )
+    parser.add_argument("--log-level", default=None, help="logging level (DEBUG, INFO, WARNING, ERROR)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+
+    logging.basicConfig(
+        level=(args.log_level or "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
