@@ -45,7 +45,12 @@ class Actions(Protocol):
         ...
 
     def evaluate(
-        self, run_id: str, model_name: str, eval_frame: Any, schema: DataSchema, eval_window: dict[str, Any]
+        self,
+        run_id: str,
+        model_name: str,
+        eval_frame: Any,
+        schema: DataSchema,
+        eval_window: dict[str, Any],
     ) -> EvalReport:
         """Score the challenger registered for `run_id` against the champion on `eval_frame`."""
         ...

@@ -138,4 +138,3 @@ class DriftReport:
             created_at=data.get("created_at", ""),
             schema_version=data.get("schema_version", SCHEMA_VERSION),
         )
-

@@ -55,7 +55,9 @@ class EvalReport:
     def from_dict(cls, data: dict[str, Any]) -> EvalReport:
         champion = data.get("champion")
         difference = data.get("difference")
-        fields = {k: v for k, v in data.items() if k not in {"champion", "challenger", "difference"}}
+        fields = {
+            k: v for k, v in data.items() if k not in {"champion", "challenger", "difference"}
+        }
         return cls(
             challenger=ModelScore(**data["challenger"]),
             champion=ModelScore(**champion) if champion else None,

@@ -22,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="watchtower",
         description="Watch a production model for drift; retrain, evaluate and promote it when it helps.",
     )
-    parser.add_argument("--log-level", default=None, help="logging level (DEBUG, INFO, WARNING, ERROR)")
+    parser.add_argument(
+        "--log-level", default=None, help="logging level (DEBUG, INFO, WARNING, ERROR)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")

