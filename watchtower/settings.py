@@ -105,6 +105,8 @@ class Settings(BaseSettings):
 
     # API
     watchtower_api_token: SecretStr | None = None
+    # The API the dashboard reads; the same token above is sent to it when set.
+    watchtower_dashboard_api_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("anthropic_api_key", "watchtower_api_token", mode="before")
