@@ -15,12 +15,12 @@ import re
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -281,6 +281,12 @@ class ReportRecord:
     report: dict[str, Any]
 
 
+def _report_record(row: Any) -> ReportRecord | None:
+    if row is None:
+        return None
+    return ReportRecord(row.run_id, _as_utc(row.created_at), row.report)  # type: ignore[arg-type]
+
+
 class RunNotFoundError(KeyError):
     """Raised when a run id is not in the store."""
 
@@ -382,6 +388,7 @@ class RunStore:
         self.database_url = database_url
         self.engine = build_engine(database_url)
         self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._listeners: list[Callable[[str], None]] = []
         if migrate:
             self.migrate()
 
@@ -399,6 +406,25 @@ class RunStore:
         """Run `SELECT 1`, raising the driver's error when the database cannot be reached."""
         with self.engine.connect() as connection:
             connection.execute(select(1))
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(run_id)` after each committed step or run update made through this store.
+
+        Listeners run in the writing thread and must return quickly. Writes made by other processes
+        do not call them, so readers that need those still poll.
+        """
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[str], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def _notify(self, run_id: str) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(run_id)
+            except Exception:
+                logger.exception("Run %s: a run store listener failed", run_id)
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -482,6 +508,7 @@ class RunStore:
             result = session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise RunNotFoundError(run_id)
+        self._notify(run_id)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as session:
@@ -566,6 +593,7 @@ class RunStore:
                     created_at=utc_now(),
                 )
             )
+        self._notify(run_id)
         return int(seq or 0)
 
     def list_steps(
@@ -597,9 +625,11 @@ class RunStore:
         self._replace(row, run_id)
 
     def get_drift_snapshot(self, run_id: str) -> dict[str, Any] | None:
-        with self._read() as session:
-            row = session.get(DriftSnapshotRow, run_id)
-            return row.report if row else None
+        record = self.drift_snapshot_record(run_id)
+        return record.report if record else None
+
+    def drift_snapshot_record(self, run_id: str) -> ReportRecord | None:
+        return self._record(DriftSnapshotRow, run_id)
 
     def latest_drift_snapshot(self) -> ReportRecord | None:
         return self._latest(DriftSnapshotRow)
@@ -616,9 +646,11 @@ class RunStore:
         self._replace(row, run_id)
 
     def get_eval_report(self, run_id: str) -> dict[str, Any] | None:
-        with self._read() as session:
-            row = session.get(EvalReportRow, run_id)
-            return row.report if row else None
+        record = self.eval_report_record(run_id)
+        return record.report if record else None
+
+    def eval_report_record(self, run_id: str) -> ReportRecord | None:
+        return self._record(EvalReportRow, run_id)
 
     def latest_eval_report(self) -> ReportRecord | None:
         return self._latest(EvalReportRow)
@@ -629,10 +661,14 @@ class RunStore:
                 raise RunNotFoundError(run_id)
             session.merge(row)
 
+    def _record(
+        self, table: type[DriftSnapshotRow] | type[EvalReportRow], run_id: str
+    ) -> ReportRecord | None:
+        with self._read() as session:
+            row = session.get(table, run_id)
+            return _report_record(row)
+
     def _latest(self, table: type[DriftSnapshotRow] | type[EvalReportRow]) -> ReportRecord | None:
         query = select(table).order_by(table.created_at.desc()).limit(1)
         with self._read() as session:
-            row = cast("DriftSnapshotRow | EvalReportRow | None", session.scalar(query))
-            if row is None:
-                return None
-            return ReportRecord(row.run_id, _as_utc(row.created_at), row.report)  # type: ignore[arg-type]
+            return _report_record(session.scalar(query))
