@@ -42,6 +42,8 @@ class FeatureDrift:
     missing_share_current: float = 0.0
     missing_p_value: float | None = None
     missing_drifted: bool = False
+    # Corrected threshold of the missing-share tests, a family of their own.
+    missing_p_value_threshold: float | None = None
     non_finite_reference: int = 0
     non_finite_current: int = 0
     n_reference: int = 0
@@ -84,6 +86,9 @@ class TargetDrift:
     reference_distribution: dict[str, float] = field(default_factory=dict)
     current_distribution: dict[str, float] = field(default_factory=dict)
     evidently: dict[str, Any] | None = None
+    # PSI between the two distributions, and the p-value threshold (alpha, a single test).
+    psi: float | None = None
+    p_value_threshold: float | None = None
 
 
 @dataclass
