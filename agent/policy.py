@@ -1,0 +1,200 @@
+"""The `rules` decision maker: a deterministic policy that drives the same tools as Claude.
+
+It answers each request of the decision loop with a Messages API response (text blocks, then tool_use
+blocks), so it goes through the same loop, guardrails and audit trail. Its text states which thresholds
+it compared and what it concluded. It decides from the drift report's verdicts and from the tool
+results only, never from feature names, so it works offline and gives a baseline for Claude.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from agent.steps import Decision
+from agent.tools.guardrails import describe_drift_evidence, drift_warrants_retrain
+from drift.report import DriftReport
+from watchtower.settings import Settings
+
+Stage = Literal["start", "inspected", "retrained", "evaluated", "promoted", "summarized"]
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _tool_results(messages: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], bool]]:
+    """Return the tool results of the last user message by tool_use id: (parsed content, is_error)."""
+    if not messages or messages[-1].get("role") != "user":
+        return {}
+    content = messages[-1].get("content")
+    if not isinstance(content, list):
+        return {}
+    results = {}
+    for block in content:
+        if block.get("type") != "tool_result":
+            continue
+        try:
+            parsed = json.loads(block.get("content") or "{}")
+        except json.JSONDecodeError:
+            parsed = {"message": block.get("content")}
+        results[block["tool_use_id"]] = (parsed, bool(block.get("is_error")))
+    return results
+
+
+class RulesPolicy:
+    """A deterministic decision maker with the same interface as the Claude one."""
+
+    backend: Literal["rules"] = "rules"
+    model: str | None = None
+
+    def __init__(self, report: DriftReport, settings: Settings) -> None:
+        self._report = report
+        self._settings = settings
+        self._stage: Stage = "start"
+        self._issued: dict[str, str] = {}
+        self._decision = Decision.NO_ACTION
+        self._notes: list[str] = []
+
+    def respond(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Return the next response of the policy, in the Messages API response format."""
+        results = self._results_by_name(messages)
+        if tool_choice is not None and tool_choice.get("name") == "write_summary":
+            return self._summary("A summary was requested now.")
+        if self._stage == "start":
+            return self._inspect()
+        if self._stage == "inspected":
+            return self._decide_retrain()
+        if self._stage == "retrained":
+            return self._after_retrain(results.get("trigger_retrain"))
+        if self._stage == "evaluated":
+            return self._after_evaluation(results.get("evaluate_model"))
+        if self._stage == "promoted":
+            return self._after_promotion(results.get("promote_model"))
+        return self._response([_text("The summary is written; nothing is left to do.")])
+
+    def _results_by_name(
+        self, messages: list[dict[str, Any]]
+    ) -> dict[str, tuple[dict[str, Any], bool]]:
+        by_id = _tool_results(messages)
+        return {self._issued[key]: value for key, value in by_id.items() if key in self._issued}
+
+    def _response(self, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+        has_tool = any(block["type"] == "tool_use" for block in blocks)
+        return {
+            "content": blocks,
+            "stop_reason": "tool_use" if has_tool else "end_turn",
+            "usage": {},
+            "model": None,
+        }
+
+    def _call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        tool_use_id = f"rules_{len(self._issued) + 1:03d}"
+        self._issued[tool_use_id] = name
+        return {"type": "tool_use", "id": tool_use_id, "name": name, "input": arguments}
+
+    def _inspect(self) -> dict[str, Any]:
+        self._stage = "inspected"
+        text = (
+            "Rules policy: reading the drift evidence. Retraining needs dataset drift (drift share at or "
+            "above its threshold) or target drift; the per-feature listing and the target test follow."
+        )
+        listing = {"only_drifted": True, "limit": self._settings.drift_top_features}
+        return self._response(
+            [
+                _text(text),
+                self._call("run_statistical_drift", listing),
+                self._call("run_target_drift", {}),
+            ]
+        )
+
+    def _decide_retrain(self) -> dict[str, Any]:
+        evidence = describe_drift_evidence(self._report)
+        if not drift_warrants_retrain(self._report):
+            self._notes.append(
+                f"Compared {evidence}. Neither warrants retraining, so no action was taken."
+            )
+            return self._summary(f"Compared {evidence}. Neither warrants retraining: no action.")
+        self._stage = "retrained"
+        reason = f"Compared {evidence}. This warrants retraining."
+        self._notes.append(reason)
+        return self._response([_text(reason), self._call("trigger_retrain", {"reason": reason})])
+
+    def _after_retrain(self, result: tuple[dict[str, Any], bool] | None) -> dict[str, Any]:
+        content, is_error = result if result else ({"message": "no result"}, True)
+        if is_error or content.get("state") != "success":
+            detail = content.get("message") or f"state {content.get('state')}"
+            # A rejected call never started a job, so the run took no action.
+            rejected = content.get("error") == "rejected"
+            self._decision = Decision.NO_ACTION if rejected else Decision.FAILED
+            self._notes.append(f"The retrain did not register a model version ({detail}).")
+            return self._summary(f"The retrain did not register a model version: {detail}.")
+        self._stage = "evaluated"
+        self._decision = Decision.RETRAINED_NOT_PROMOTED
+        version = content.get("model_version")
+        self._notes.append(f"The retrain registered version {version}.")
+        text = (
+            f"The retrain succeeded and registered version {version}; scoring it against the champion "
+            "on the held-out rows."
+        )
+        return self._response([_text(text), self._call("evaluate_model", {})])
+
+    def _after_evaluation(self, result: tuple[dict[str, Any], bool] | None) -> dict[str, Any]:
+        content, is_error = result if result else ({"message": "no result"}, True)
+        if is_error:
+            self._notes.append(
+                f"The evaluation failed ({content.get('message')}); the champion stays."
+            )
+            return self._summary(
+                f"The evaluation failed: {content.get('message')}. The champion stays."
+            )
+        comparison = self._describe_evaluation(content)
+        if content.get("recommend_promotion") is not True:
+            self._notes.append(f"{comparison} Promotion is not recommended, so the champion stays.")
+            return self._summary(f"{comparison} Not recommended: the champion stays.")
+        self._stage = "promoted"
+        reason = f"{comparison} The evaluation recommends promotion."
+        self._notes.append(reason)
+        return self._response([_text(reason), self._call("promote_model", {"reason": reason})])
+
+    def _after_promotion(self, result: tuple[dict[str, Any], bool] | None) -> dict[str, Any]:
+        content, is_error = result if result else ({"message": "no result"}, True)
+        if is_error:
+            self._notes.append(
+                f"The promotion failed ({content.get('message')}); the champion stays."
+            )
+            return self._summary(f"The promotion failed: {content.get('message')}.")
+        self._decision = Decision.PROMOTED
+        self._notes.append(
+            f"Version {content.get('champion_version')} is now the champion; version "
+            f"{content.get('previous_champion_version')} keeps the previous-champion alias."
+        )
+        return self._summary("The promotion succeeded.")
+
+    def _describe_evaluation(self, content: dict[str, Any]) -> str:
+        difference = content.get("difference") or {}
+        metric = content.get("primary_metric")
+        return (
+            f"On {content.get('n_eval_rows')} held-out rows the challenger minus champion {metric} is "
+            f"{_number(difference.get('difference'))} (confidence interval "
+            f"{_number(difference.get('ci_low'))} to {_number(difference.get('ci_high'))}) against a "
+            f"minimum improvement of {_number(content.get('min_improvement'))}; the evaluator's reason: "
+            f"{content.get('reason')}."
+        )
+
+    def _summary(self, text: str) -> dict[str, Any]:
+        self._stage = "summarized"
+        summary = " ".join(self._notes) or text
+        arguments = {"decision": self._decision.value, "summary": f"Rules policy. {summary}"}
+        return self._response([_text(text), self._call("write_summary", arguments)])
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else "n/a"
