@@ -98,17 +98,15 @@ class SqlDataLoader(BaseDataLoader):
         try:
             engine = create_engine(url)
         except (ArgumentError, ImportError) as exc:
-            raise DataLoaderError(f"cannot create an engine for {safe_url}: {exc}") from exc
+            raise DataLoaderError(f"failed to create an engine for {safe_url}: {exc}") from exc
         try:
             with engine.connect() as connection:
                 reference = _query(connection, self.options.reference_query, "reference", safe_url)
                 current = _query(connection, self.options.current_query, "current", safe_url)
-        except DataLoaderError:
-            raise
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise DataLoaderError(
-                f"cannot connect to {safe_url}: {reason}; check DATA_SQL_URL"
+                f"failed to connect to {safe_url}: {reason}; check DATA_SQL_URL"
             ) from exc
         finally:
             engine.dispose()

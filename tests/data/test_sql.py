@@ -84,6 +84,12 @@ def test_sql_missing_target_named(database) -> None:
         loader.load()
 
 
+def test_sql_unreachable_database_named(tmp_path) -> None:
+    loader = _loader(f"sqlite:///{tmp_path}/absent-folder/sales.db")
+    with pytest.raises(DataLoaderError, match="failed to connect to sqlite:///.*unable to open"):
+        loader.load()
+
+
 def test_sql_invalid_url_named() -> None:
     with pytest.raises(DataLoaderError, match="invalid SQL URL"):
         _loader("not a url").load()
