@@ -63,6 +63,13 @@ def _as_datetimes(current: pd.DataFrame, column: str) -> pd.Series:
         ) from exc
 
 
+def _instants(times: pd.Series) -> np.ndarray:
+    """Return the timestamps as int64 nanoseconds since the epoch (UTC for timezone-aware ones)."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    return times.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
 def _cut_by_time(times: np.ndarray, holdout: int) -> np.ndarray:
     """Return a mask of the evaluation rows among `times`, sorted ascending.
 
@@ -85,9 +92,12 @@ def _split_current(
         times = _as_datetimes(current, timestamp)
         known = times.notna().to_numpy()
         dropped = int((~known).sum())
-        current = current.loc[known].assign(**{timestamp: times[known]})
-        order = np.argsort(current[timestamp].to_numpy(), kind="stable")
-        current = current.iloc[order]
+        current = current.iloc[np.flatnonzero(known)].reset_index(drop=True)
+        current[timestamp] = times[known].reset_index(drop=True)
+        instants = _instants(current[timestamp])
+        order = np.argsort(instants, kind="stable")
+        current = current.iloc[order].reset_index(drop=True)
+        instants = instants[order]
 
     rows = len(current)
     if rows < 2:
@@ -98,7 +108,7 @@ def _split_current(
     if timestamp is None:
         evaluation_mask = np.arange(rows) >= rows - holdout
     else:
-        evaluation_mask = _cut_by_time(current[timestamp].to_numpy(), holdout)
+        evaluation_mask = _cut_by_time(instants, holdout)
     if not evaluation_mask.any():
         raise DataLoaderError(
             f"every row of the current window has the same {timestamp!r} value, so no later rows "

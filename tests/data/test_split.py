@@ -132,3 +132,13 @@ def test_split_rejects_unknown_train_on() -> None:
 def test_split_rejects_one_row_current() -> None:
     with pytest.raises(DataLoaderError, match="has 1 usable rows"):
         split_for_retraining(_windows(_current(["2024-03-01"])), 0.3)
+
+
+def test_split_utc_timestamps_with_repeated_index() -> None:
+    current = _current(["2024-03-03", "2024-03-01", "2024-03-04", "2024-03-02"])
+    current["ts"] = current["ts"].dt.tz_localize("UTC")
+    current.index = [7, 7, 7, 7]
+    split = split_for_retraining(_windows(current), 0.5, train_on="recent")
+    assert split.train["x"].tolist() == [1.0, 3.0]
+    assert split.evaluation["x"].tolist() == [0.0, 2.0]
+    assert str(split.evaluation["ts"].dtype) == "datetime64[ns, UTC]"
