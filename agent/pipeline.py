@@ -1,7 +1,7 @@
 """The background work of one pipeline run: load data, detect drift, let the decision maker act.
 
-`execute_run` never raises. Whatever fails, the run ends `failed` with the reason in the run and in an
-error step, so no run is left `running` by an exception.
+`execute_run` catches every `Exception`: the run then ends `failed` with the reason in the run and in
+an error step, so no run is left `running` by an exception.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from agent.steps import Decision, RunStatus, StepKind
 
 if TYPE_CHECKING:
-    from agent.context import AgentContext, AgentOutcome
+    from agent.context import Actions, AgentContext, AgentOutcome
     from agent.run_store import RunStore
     from data.base import DataWindows
     from data.spec import DataSpec
@@ -158,6 +158,7 @@ def _run_decision_loop(
     windows: DataWindows,
     report: DriftReport,
     decide: Callable[[AgentContext], AgentOutcome] | None,
+    actions: Actions | None,
 ) -> AgentOutcome:
     from agent.context import AgentContext
 
@@ -165,7 +166,10 @@ def _run_decision_loop(
         from agent.orchestrator import run_decision_loop
 
         decide = run_decision_loop
-    from training.actions import build_actions
+    if actions is None:
+        from training.actions import build_actions
+
+        actions = build_actions(settings)
 
     backend = settings.resolved_agent_backend
     store.set_decision_maker(
@@ -177,7 +181,7 @@ def _run_decision_loop(
         store=store,
         windows=windows,
         drift_report=report,
-        actions=build_actions(settings),
+        actions=actions,
         data_spec=spec.to_json_dict(),
     )
     outcome = decide(context)
@@ -222,11 +226,13 @@ def execute_run(
     request: dict[str, Any],
     *,
     decide: Callable[[AgentContext], AgentOutcome] | None = None,
+    actions: Actions | None = None,
 ) -> None:
-    """Run one pipeline run to its end and record every step; `decide` replaces the agent loop.
+    """Run one pipeline run to its end and record every step.
 
-    A dry run stops after drift detection with the decision `no_action`. Any exception ends the run
-    `failed` with the reason.
+    A dry run stops after drift detection with the decision `no_action`. Otherwise `decide` (default:
+    `agent.orchestrator.run_decision_loop`) decides with `actions` (default:
+    `training.actions.build_actions(settings)`). Any exception ends the run `failed` with the reason.
     """
     dry_run = bool(request.get("dry_run", False))
     logger.info("Run %s starting (dry_run=%s)", run_id, dry_run)
@@ -247,7 +253,9 @@ def execute_run(
             status = RunStatus.COMPLETED
             _finish(run_id, store, status, Decision.NO_ACTION, describe_drift(summary))
         else:
-            outcome = _run_decision_loop(run_id, store, settings, spec, windows, report, decide)
+            outcome = _run_decision_loop(
+                run_id, store, settings, spec, windows, report, decide, actions
+            )
             status = (
                 RunStatus.FAILED if outcome.decision == Decision.FAILED else RunStatus.COMPLETED
             )

@@ -1,4 +1,4 @@
-"""Runs pipeline runs in worker threads, so drift detection and training never block the event loop."""
+"""A thread pool for pipeline runs, so drift detection and training run outside the event loop."""
 
 from __future__ import annotations
 

@@ -16,8 +16,16 @@ def _check_window(value: str | None) -> str | None:
         return None
     from data.windows import parse_window
 
-    # DataLoaderError is a ValueError, so pydantic reports it against the field.
-    parse_window(value)
+    # Errors must be ValueError so that pydantic reports them against the field.
+    try:
+        parse_window(value)
+    except ValueError as exc:
+        if value in str(exc):
+            raise
+        raise ValueError(
+            f"invalid window {value!r}: {exc}; write a month like '2013-07' or a range like "
+            "'2013-01:2013-03'"
+        ) from exc
     return value.strip()
 
 
@@ -38,10 +46,11 @@ class RunCreate(BaseModel):
     )
     reference_window: str | None = Field(
         default=None,
-        description="Reference time window such as '2013-01:2013-03'; defaults to the setting.",
+        description="Reference time window such as '2013-01:2013-03'; defaults to DATA_REFERENCE_WINDOW.",
     )
     current_window: str | None = Field(
-        default=None, description="Current time window such as '2013-07'; defaults to the setting."
+        default=None,
+        description="Current time window such as '2013-07'; defaults to DATA_CURRENT_WINDOW.",
     )
     model_name: str | None = Field(
         default=None,
