@@ -1,4 +1,4 @@
-"""The decision loop: a decision maker answers with text and tool calls, the tools run under the rules.
+"""The decision loop: a decision maker replies with text and tool calls, and the tools run under the rules.
 
 One `LoopState` holds everything the loop has done. Each turn sends the conversation to the decision
 maker (Claude through the Anthropic SDK, or the offline `rules` policy), stores every text block as an
@@ -49,7 +49,7 @@ USAGE_KEYS = (
 
 
 class DecisionMakerError(Exception):
-    """The decision maker could not answer (the Anthropic API failed after the SDK's retries)."""
+    """The decision maker returned no response (the Anthropic API failed after the SDK's retries)."""
 
 
 class DecisionMaker(Protocol):
@@ -160,6 +160,11 @@ class ClaudeDecisionMaker:
             raise DecisionMakerError(
                 f"the Anthropic API could not be reached ({type(error).__name__}: {error}) after "
                 f"{self._settings.anthropic_max_retries} retries; check ANTHROPIC_BASE_URL and the network"
+            ) from error
+        except anthropic.APIError as error:
+            # For example a response body that does not parse as a message.
+            raise DecisionMakerError(
+                f"the Anthropic API request failed: {type(error).__name__}: {error}"
             ) from error
         logger.info(
             "POST messages model=%s stop_reason=%s duration=%.2fs",

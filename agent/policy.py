@@ -1,6 +1,6 @@
 """The `rules` decision maker: a deterministic policy that drives the same tools as Claude.
 
-It answers each request of the decision loop with a Messages API response (text blocks, then tool_use
+It replies to each request of the decision loop with a Messages API response (text blocks, then tool_use
 blocks), so it goes through the same loop, guardrails and audit trail. Its text states which thresholds
 it compared and what it concluded. It decides from the drift report's verdicts and from the tool
 results only, never from feature names, so it works offline and gives a baseline for Claude.
@@ -67,7 +67,9 @@ class RulesPolicy:
         """Return the next response of the policy, in the Messages API response format."""
         results = self._results_by_name(messages)
         if tool_choice is not None and tool_choice.get("name") == "write_summary":
-            return self._summary("A summary was requested now.")
+            return self._summary(
+                "The loop requested the summary now; writing it from the actions so far."
+            )
         if self._stage == "start":
             return self._inspect()
         if self._stage == "inspected":

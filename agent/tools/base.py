@@ -1,4 +1,4 @@
-"""What a tool is, the run progress the tools share, and the errors a tool call can end in.
+"""Tool definitions, the run progress the tools share, and the errors a tool call can end in.
 
 A tool is a typed function: its arguments are a pydantic model, validated before the tool runs, and its
 result is a JSON-serialisable dict that goes back to the decision maker as a `tool_result`.
@@ -67,7 +67,7 @@ class ToolInput(BaseModel):
 
 @dataclass
 class RunProgress:
-    """What the tools have done so far in this run; the guardrails decide from it and from the store."""
+    """Record of the actions of this run so far, which the guardrails check along with the run store."""
 
     retrain_requested: bool = False
     retrain: RetrainOutcome | None = None

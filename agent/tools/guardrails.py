@@ -1,4 +1,4 @@
-"""The rules enforced in code, whatever the decision maker says.
+"""The rules enforced in code, whatever the decision maker requests.
 
 Each check reads only this run's drift report, this run's progress and this run's stored evaluation
 report. None of them reads text the model wrote or names taken from the data, so no instruction hidden

@@ -1,9 +1,9 @@
 """The tool registry and the one function that runs a tool call whatever its arguments are.
 
 Each tool module exposes a `TOOLS` list. To add tools, write a module with its own `TOOLS` list and
-append its import path to `TOOL_MODULES`; for example the performance tools
-(`check_model_performance`, `estimate_model_performance`) are added with the one line
-`"agent.tools.performance_tools",`.
+append its import path to `TOOL_MODULES`. For example, the performance tools
+(`check_model_performance`, `estimate_model_performance`) need only the line
+`"agent.tools.performance_tools",` there.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ TOOL_MODULES: tuple[str, ...] = (
 
 @dataclass
 class ToolCallResult:
-    """What one tool call returned: the content for the model and whether it is an error."""
+    """Result of one tool call: the content for the model and whether it is an error."""
 
     content: dict[str, Any]
     is_error: bool

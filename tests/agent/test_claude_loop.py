@@ -14,6 +14,7 @@ from agent_testkit import DUMMY_KEY, InMemoryActions, drifted_report, quiet_repo
 from agent.context import AgentContext, AgentOutcome
 from agent.orchestrator import run_decision_loop
 from agent.run_store import RunStore, StepRecord
+from agent.steps import RunStatus
 from drift.report import DriftReport
 from tests.fakes.anthropic_server import (
     FakeAnthropicServer,
@@ -66,6 +67,7 @@ def run_claude(
                 report, actions, agent_backend="claude", anthropic_api_key=DUMMY_KEY, **settings
             )
             outcome = run_decision_loop(ctx)
+        store.finish_run(ctx.run_id, RunStatus.COMPLETED, decision=outcome.decision)
         return ClaudeRun(outcome, store.list_steps(ctx.run_id), server, actions, ctx)
 
     return run
@@ -197,7 +199,7 @@ def test_requests_cache_system_and_tools(run_claude: Callable[..., ClaudeRun]) -
     ]
 
 
-def test_tool_results_go_back_to_the_model(run_claude: Callable[..., ClaudeRun]) -> None:
+def test_tool_results_sent_back(run_claude: Callable[..., ClaudeRun]) -> None:
     run = run_claude(_normal_script(), drifted_report())
 
     second = run.server.message_requests()[1]
@@ -545,7 +547,7 @@ def test_failed_retrain_ends_failed(run_claude: Callable[..., ClaudeRun]) -> Non
     assert run.outcome.error == "RuntimeError: backend unreachable"
 
 
-def test_authentication_error_fails_without_key(run_claude: Callable[..., ClaudeRun]) -> None:
+def test_auth_error_hides_key(run_claude: Callable[..., ClaudeRun]) -> None:
     from tests.fakes.anthropic_server import FakeError
 
     run = run_claude([FakeError(401, "authentication_error", "invalid x-api-key")], quiet_report())
