@@ -17,6 +17,7 @@ MAX_NAME_CHARS = 64
 MAX_WARNINGS = 5
 MAX_WARNING_CHARS = 200
 MAX_NEW_CATEGORIES = 5
+MAX_TARGET_CLASSES = 10
 
 
 def _cut(text: str, limit: int) -> str:
@@ -71,6 +72,11 @@ def _compact_target(report: DriftReport) -> dict[str, Any] | None:
     target = asdict(report.target)
     target.pop("evidently", None)
     target["column"] = _cut(str(target["column"]), MAX_NAME_CHARS)
+    for key in ("reference_distribution", "current_distribution"):
+        shares = sorted(target[key].items(), key=lambda item: -(item[1] or 0.0))[
+            :MAX_TARGET_CLASSES
+        ]
+        target[key] = {_cut(str(label), MAX_NAME_CHARS): share for label, share in shares}
     return target
 
 

@@ -14,6 +14,12 @@ from watchtower.jsonsafe import finite_or_none
 
 SortKey = Literal["effect_size", "p_value", "name"]
 
+# Caps on lists that grow with the data, so one tool result stays small whatever the columns hold.
+MAX_LISTED_CATEGORIES = 20
+MAX_DETAIL_CATEGORIES = 200
+MAX_SKIPPED = 50
+MAX_WARNINGS = 20
+
 # Fields of a feature in the paginated listing; run_feature_drift returns every field.
 _LISTED_FIELDS = (
     "name",
@@ -66,9 +72,17 @@ def _sort_features(features: list[FeatureDrift], sort_by: SortKey) -> list[Featu
     return sorted(features, key=lambda item: (item.effect_size is None, -(item.effect_size or 0.0)))
 
 
+def _cap_categories(data: dict[str, Any], limit: int) -> dict[str, Any]:
+    categories = data["new_categories"]
+    data["n_new_categories"] = len(categories)
+    data["new_categories"] = categories[:limit]
+    return data
+
+
 def _listed(feature: FeatureDrift) -> dict[str, Any]:
     data = asdict(feature)
-    return {key: data[key] for key in _LISTED_FIELDS}
+    listed = {key: data[key] for key in _LISTED_FIELDS}
+    return _cap_categories(listed, MAX_LISTED_CATEGORIES)
 
 
 def run_statistical_drift(env: ToolEnv, args: StatisticalDriftInput) -> dict[str, Any]:
@@ -86,8 +100,10 @@ def run_statistical_drift(env: ToolEnv, args: StatisticalDriftInput) -> dict[str
         "offset": args.offset,
         "returned": len(page),
         "features": [_listed(item) for item in page],
-        "skipped": [asdict(item) for item in report.skipped],
-        "warnings": report.warnings,
+        "skipped": [asdict(item) for item in report.skipped[:MAX_SKIPPED]],
+        "n_skipped": len(report.skipped),
+        "warnings": report.warnings[:MAX_WARNINGS],
+        "n_warnings": len(report.warnings),
         "n_reference": report.n_reference,
         "n_current": report.n_current,
     }
@@ -106,7 +122,8 @@ def run_feature_drift(env: ToolEnv, args: FeatureDriftInput) -> dict[str, Any]:
             f"feature {args.feature!r} is not in this run's drift report.{hint} "
             "List the names with run_statistical_drift."
         ) from None
-    return finite_or_none(asdict(feature))  # type: ignore[no-any-return]
+    detail = _cap_categories(asdict(feature), MAX_DETAIL_CATEGORIES)
+    return finite_or_none(detail)  # type: ignore[no-any-return]
 
 
 def run_target_drift(env: ToolEnv, args: TargetDriftInput) -> dict[str, Any]:

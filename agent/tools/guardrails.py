@@ -33,7 +33,8 @@ def describe_drift_evidence(report: DriftReport) -> str:
     else:
         target = report.target
         parts.append(
-            f"target {target.column!r} ({target.method}, p={_format_number(target.p_value)}): "
+            f"target {target.column!r} ({target.method}, p={_format_number(target.p_value)} against "
+            f"alpha {_format_number(target.p_value_threshold)}, PSI {_format_number(target.psi)}): "
             f"{'drifted' if target.drifted else 'not drifted'}"
         )
     return "; ".join(parts)

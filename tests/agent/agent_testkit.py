@@ -92,6 +92,8 @@ def make_report(
             drifted=target_drifted,
             reference_distribution={"0": 0.5, "1": 0.5},
             current_distribution={"0": 0.3, "1": 0.7} if target_drifted else {"0": 0.52, "1": 0.48},
+            psi=0.25 if target_drifted else 0.002,
+            p_value_threshold=0.05,
         ),
         n_reference=80,
         n_current=80,

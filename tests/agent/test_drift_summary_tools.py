@@ -119,3 +119,26 @@ def test_statistical_drift_paginates() -> None:
     assert result.content["returned"] == 5
     # Drifted features by PSI, largest first: indexes 297, 294, ... so the 11th is 267.
     assert result.content["features"][0]["name"].startswith("f00267")
+
+
+def test_feature_listing_caps_new_categories() -> None:
+    from agent.tools.base import RunProgress, ToolEnv
+    from agent.tools.registry import run_tool_call
+
+    report = drifted_report()
+    report.features[1].new_categories = [f"code-{index}" for index in range(500)]
+
+    class Ctx:
+        run_id = "run-1"
+        drift_report = report
+
+    env = ToolEnv(ctx=Ctx(), progress=RunProgress())  # type: ignore[arg-type]
+    listing = run_tool_call(build_registry(), env, "run_statistical_drift", {"sort_by": "name"})
+    detail = run_tool_call(build_registry(), env, "run_feature_drift", {"feature": "color"})
+
+    color = listing.content["features"][0]
+    assert color["name"] == "color"
+    assert len(color["new_categories"]) == 20
+    assert color["n_new_categories"] == 500
+    assert len(detail.content["new_categories"]) == 200
+    assert detail.content["n_new_categories"] == 500

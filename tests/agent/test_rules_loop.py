@@ -83,7 +83,7 @@ def test_rules_reasoning_names_thresholds(run_rules: Callable[..., RulesRun]) ->
     reasoning = run.reasoning()
     assert reasoning[1] == (
         "Compared dataset drift share 0.667 (2 of 3 features) against threshold 0.500: drifted; "
-        "target 'y' (chi2, p=0.58): not drifted. This warrants retraining."
+        "target 'y' (chi2, p=0.58 against alpha 0.05, PSI 0.002): not drifted. This warrants retraining."
     )
     assert "challenger minus champion roc_auc is 0.03" in reasoning[3]
     assert "minimum improvement of 0.005" in reasoning[3]
@@ -110,7 +110,8 @@ def test_rules_no_drift_path(run_rules: Callable[..., RulesRun]) -> None:
     ]
     assert run.reasoning()[-1] == (
         "Compared dataset drift share 0.333 (1 of 3 features) against threshold 0.500: not drifted; "
-        "target 'y' (chi2, p=0.58): not drifted. Neither warrants retraining: no action."
+        "target 'y' (chi2, p=0.58 against alpha 0.05, PSI 0.002): not drifted. "
+        "Neither warrants retraining: no action."
     )
     assert run.actions.retrain_configs == []
 
@@ -120,7 +121,7 @@ def test_rules_target_drift_alone_retrains(run_rules: Callable[..., RulesRun]) -
     run = run_rules(report)
 
     assert len(run.actions.retrain_configs) == 1
-    assert "target 'y' (chi2, p=0.0026): drifted" in run.reasoning()[1]
+    assert "target 'y' (chi2, p=0.0026 against alpha 0.05, PSI 0.25): drifted" in run.reasoning()[1]
 
 
 def test_rules_not_recommended_keeps_champion(run_rules: Callable[..., RulesRun]) -> None:
