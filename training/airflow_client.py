@@ -312,6 +312,13 @@ class AirflowClient:
         body: dict[str, Any] = response.json()
         return body
 
+    def list_import_errors(self) -> list[dict[str, Any]]:
+        """Return the DAG files that failed to parse, with the error of each."""
+        response = self._api("GET", "/importErrors", params={"limit": 100})
+        self._raise_for_status(response, "listing DAG import errors")
+        errors: list[dict[str, Any]] = response.json().get("import_errors", [])
+        return errors
+
     def set_paused(self, dag_id: str, paused: bool) -> None:
         params = {"update_mask": "is_paused"} if self.api_version == "v1" else None
         response = self._api(
