@@ -31,6 +31,8 @@ class MetricDifference:
     confidence_level: float
     n_bootstrap: int
     higher_is_better: bool
+    # Resamples left out of the interval because the metric was undefined on them for either model.
+    n_skipped: int = 0
 
 
 @dataclass
