@@ -44,8 +44,8 @@ install_airflow() {
     "$AIRFLOW_PYTHON" -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --upgrade pip
     # Airflow's official constraints files are published on GitHub, which this project's machines
-    # cannot reach, so pip resolves from the package index alone. The pins below keep the resolver
-    # away from releases Airflow 3.3 rejects (fastapi 0.137 and later).
+    # cannot reach, so pip resolves from the package index alone. The fastapi pin keeps the resolver
+    # away from the releases Airflow 3.3 rejects (0.137 and later).
     log "installing apache-airflow==$AIRFLOW_VERSION (several minutes on a fresh machine)"
     "$VENV/bin/pip" install --quiet "apache-airflow==$AIRFLOW_VERSION" "fastapi<0.137"
     log "installed apache-airflow $AIRFLOW_VERSION in $(($(date +%s) - started)) s"

@@ -31,7 +31,7 @@ FINISHED_STATES: frozenset[str] = frozenset({"success", "failed"})
 # The poll interval grows by this factor after each poll, up to MAX_POLL_INTERVAL_SECONDS.
 POLL_BACKOFF_FACTOR = 1.5
 MAX_POLL_INTERVAL_SECONDS = 60.0
-# Connection errors and 5xx answers while polling are tolerated this many times in a row.
+# Connection errors and 5xx responses while polling are tolerated this many times in a row.
 MAX_CONSECUTIVE_POLL_ERRORS = 5
 
 
@@ -44,7 +44,7 @@ class AirflowAuthError(AirflowError):
 
 
 class AirflowRequestError(AirflowError):
-    """Raised when Airflow answers with an error status; `detail` is the server's explanation."""
+    """Raised when Airflow returns an error status; `detail` is the server's explanation."""
 
     def __init__(self, message: str, *, status_code: int, detail: str) -> None:
         super().__init__(message)
@@ -79,7 +79,7 @@ class DagRun:
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """Return the server's explanation of an error answer: FastAPI's `detail` or the body text."""
+    """Return the server's explanation of an error response: FastAPI's `detail` or the body text."""
     try:
         body = response.json()
     except ValueError:
@@ -268,8 +268,8 @@ class AirflowClient:
     def detect_api_version(self) -> ApiVersion:
         """Detect the REST API version: Airflow 3 serves `/api/v2/version`, Airflow 2 `/api/v1/version`.
 
-        Airflow 3 answers 404 on every `/api/v1` path and Airflow 2 on every `/api/v2` path, so a
-        version is taken as served when its version endpoint answers anything but 404.
+        Airflow 3 returns 404 on every `/api/v1` path and Airflow 2 on every `/api/v2` path, so a
+        version is taken as served when its version endpoint returns any status but 404.
         """
         for version in ("v2", "v1"):
             response = self._send("GET", f"/api/{version}/version")

@@ -1,7 +1,7 @@
 """Retrain backends: where the training job runs.
 
-`AirflowBackend` triggers the DAG named in the `RetrainingConfig` (the example DAG
-`ml_retrain_pipeline` runs the training job); `LocalBackend` runs the same training job
+`AirflowBackend` triggers the DAG named in the `RetrainingConfig`, such as the example DAG
+`ml_retrain_pipeline` that runs the training job. `LocalBackend` runs the same training job
 (`airflow/include/train_job.py`) as a subprocess of this interpreter with the same conf. Both are
 idempotent per watchtower run id: a second trigger for the same run follows or reuses the first job
 instead of training again.

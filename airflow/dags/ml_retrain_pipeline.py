@@ -1,8 +1,8 @@
 """Retrain the monitored model from `dag_run.conf` and register a new version in MLflow.
 
 watchtower triggers this DAG with a `RetrainingConfig` as the run's conf. The task `validate_conf`
-checks the conf; the task `train_model` runs the training job `airflow/include/train_job.py` with
-the service's interpreter, which trains on the configured window, logs to MLflow with the
+checks the conf. The task `train_model` runs the training job `airflow/include/train_job.py` with
+the service's interpreter. The job trains on the configured window, logs to MLflow with the
 watchtower run id as a tag, and registers a version of the configured model.
 
 The job runs as a subprocess because Airflow 3.3 needs fastapi<0.137 and lives in its own virtual
@@ -11,9 +11,9 @@ environment without the service's packages. Environment variables read by the ta
 - `WATCHTOWER_PYTHON`: interpreter with the watchtower packages installed (default `python3`);
   `scripts/airflow.sh` sets it to the project's `.venv/bin/python`.
 - `WATCHTOWER_TRAIN_TIMEOUT_SECONDS`: how long the job may run before it is stopped (default 3600).
-
-The job runs in the project root (the folder above `airflow/`), so relative paths in the conf
-resolve as they do for a service started there. The file imports from `airflow.sdk` on Airflow 3
+- `WATCHTOWER_TRAIN_JOB`: path of the job (default `include/train_job.py` next to the DAGs folder).
+- `WATCHTOWER_WORKDIR`: working directory of the job, where relative paths in the conf resolve
+  (default: two folders above this file, which is the repository root for `airflow/dags`). The file imports from `airflow.sdk` on Airflow 3
 and falls back to `airflow.decorators` on Airflow 2.
 """
 
@@ -36,8 +36,12 @@ except ImportError:  # Airflow 2
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-TRAIN_JOB = PROJECT_ROOT / "airflow" / "include" / "train_job.py"
+DAGS_FOLDER = Path(__file__).resolve().parent
+TRAIN_JOB = Path(
+    os.environ.get("WATCHTOWER_TRAIN_JOB", DAGS_FOLDER.parent / "include" / "train_job.py")
+)
+# In this repository the DAG is airflow/dags/ml_retrain_pipeline.py, so the default is the root.
+WORKDIR = Path(os.environ.get("WATCHTOWER_WORKDIR", DAGS_FOLDER.parent.parent))
 TRAIN_TIMEOUT_SECONDS = float(os.environ.get("WATCHTOWER_TRAIN_TIMEOUT_SECONDS", "3600"))
 STDERR_TAIL_LINES = 40
 
@@ -95,10 +99,10 @@ def run_train_job(conf: dict[str, Any]) -> dict[str, Any]:
         conf_path = Path(folder) / "conf.json"
         conf_path.write_text(json.dumps(conf), encoding="utf-8")
         command = [python, str(TRAIN_JOB), "--conf-file", str(conf_path)]
-        logger.info("running %s in %s", command, PROJECT_ROOT)
+        logger.info("running %s in %s", command, WORKDIR)
         completed = subprocess.run(
             command,
-            cwd=PROJECT_ROOT,
+            cwd=WORKDIR,
             env=env,
             capture_output=True,
             text=True,

@@ -84,7 +84,7 @@ def request_json(
 
 
 def _active_run_id(body: dict[str, Any]) -> str | None:
-    """Return the id of the already active run that a 409 answer names, if it names one."""
+    """Return the id of the already active run that a 409 response names, if it names one."""
     detail = body.get("detail")
     candidates = [body, detail] if isinstance(detail, dict) else [body]
     for candidate in candidates:

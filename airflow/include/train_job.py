@@ -66,7 +66,7 @@ SKOPS_TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreeP
 
 
 class TrainJobError(RuntimeError):
-    """Raised when the conf or the training data cannot be used; the message says what to fix."""
+    """Raised when the conf or the training data cannot be used; the message states what to fix."""
 
 
 def build_model(
@@ -74,8 +74,8 @@ def build_model(
 ) -> Pipeline:
     """Build the unfitted scikit-learn pipeline the job trains.
 
-    Categorical columns are one-hot encoded (missing values become their own category, unseen
-    categories at prediction time map to zeros or to the infrequent column); the other features pass
+    Categorical columns are one-hot encoded. Missing values become their own category, and unseen
+    categories at prediction time map to zeros or to the infrequent column. The other features pass
     through unchanged, because histogram gradient boosting handles missing numeric values itself.
     """
     categorical_features = [name for name in features if name in set(categorical)]
@@ -224,14 +224,14 @@ def log_and_register(
             model,
             name="model",
             # NOTE: no signature on purpose. MLflow's schema enforcement rejects an int64 column
-            # where the schema says double and a float column with missing values where it says
-            # long, and evaluation windows can differ from training rows in exactly that way.
+            # where the schema expects double, and a float column with missing values where it
+            # expects long. Evaluation windows can differ from training rows in exactly that way.
             pip_requirements=_pip_requirements(),
             pyfunc_predict_fn="predict_proba" if classifier else "predict",
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
         )
     # Registering separately from log_model creates the version with its tag in one call, so the
-    # service never sees a version of this run without the run id tag.
+    # service never finds a version of this run without the run id tag.
     registered = mlflow.register_model(
         info.model_uri, conf.model_name, tags={RUN_ID_TAG: conf.watchtower_run_id}
     )
