@@ -4,7 +4,7 @@ Type rule, applied to each column that the caller did not list as categorical or
 
 - Booleans (a `bool` dtype, or an object column whose values are all booleans) are categorical.
 - Integer values with at most `CATEGORICAL_MAX_DISTINCT` (10) distinct values in the reference window
-  are categorical when those values repeat (at most half as many distinct values as values), so a
+  are categorical when those values repeat (at most half as many distinct values as values). So a
   0/1 flag or a small code is compared category by category, while five distinct integers in a
   five-row window stay numeric. "Integer values" means an integer dtype, or floats whose finite
   values are all whole numbers, because pandas stores an integer column with missing values as floats.
@@ -50,13 +50,15 @@ _TEMPORAL_INFERRED = {
 
 
 class DriftInputError(ValueError):
-    """Raised when the windows or the column lists cannot be tested; the message names the window or
-    column and says what to change."""
+    """Raised when the windows or the column lists cannot be tested.
+
+    The message names the window or column and the change to make.
+    """
 
 
 @dataclass(frozen=True)
 class ColumnPlan:
-    """How one column is tested: its kind, or the reason it is skipped (then `kind` is None)."""
+    """The test plan of one column: its kind, or the reason it is skipped (then `kind` is None)."""
 
     name: str
     kind: FeatureKind | None
@@ -164,6 +166,13 @@ def _kind_by_rule(series: pd.Series) -> tuple[FeatureKind | None, str | None]:
     return "categorical", None
 
 
+def _has_values(series: pd.Series) -> bool:
+    if series.dtype != object:
+        return bool(series.count() > 0)
+    # For object columns this is faster than counting missing values: "empty" means all missing.
+    return _inferred_type(series) != "empty"
+
+
 def plan_column(
     name: str,
     reference: pd.Series,
@@ -172,14 +181,15 @@ def plan_column(
     numeric: Sequence[str] = (),
 ) -> ColumnPlan:
     """Decide how to test one column, following the caller's lists first, then the type rule."""
-    if reference.notna().sum() == 0 and current.notna().sum() == 0:
+    reference_has_values = _has_values(reference)
+    if not reference_has_values and not _has_values(current):
         return ColumnPlan(name, None, "empty in both windows: every value is missing")
     if name in categorical:
         return ColumnPlan(name, "categorical")
     if name in numeric:
         return ColumnPlan(name, "numeric")
 
-    source = reference if reference.notna().any() else current
+    source = reference if reference_has_values else current
     kind, reason = _kind_by_rule(source)
     return ColumnPlan(name, kind, reason)
 

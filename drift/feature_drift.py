@@ -2,8 +2,8 @@
 
 Evidently (0.7 API) picks its own test per column (K-S, chi-squared, Z-test, Wasserstein or
 Jensen-Shannon, by type and size) and reports a score with its threshold. A p-value method drifts when
-the score is below the threshold, a distance method when it is at or above it; the report's tests carry
-that verdict. The result sits beside the engine's own statistics as a second opinion; the engine's
+the score is below the threshold and a distance method when it is at or above it. The report's tests
+carry that verdict. The result sits beside the engine's own statistics as a second opinion; the engine's
 verdict does not depend on it.
 """
 
@@ -131,7 +131,7 @@ def run_data_drift_preset(
     ----------
     reference, current
         Frames with the columns of `kinds`: numeric columns as floats (missing and infinite values as
-        NaN), categorical ones as string labels, so that Evidently sees the engine's column kinds.
+        NaN), categorical ones as string labels, so that Evidently tests the engine's column kinds.
     kinds
         Column name to kind, as the engine's type rule decided.
     drift_share

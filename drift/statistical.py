@@ -110,7 +110,7 @@ def normalised_wasserstein(
     """Divide a Wasserstein distance by the reference standard deviation, making it unit-free.
 
     A constant reference has no spread, so the pooled standard deviation of both windows is used
-    instead; when both windows are the same constant the distance is 0.0.
+    instead. When both windows are the same constant, the result is 0.0.
     """
     spread = float(np.std(reference_sorted))
     if spread == 0.0:
@@ -308,11 +308,12 @@ class FeatureStatistics:
 
 def _split_numeric(values: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Return the sorted finite values, the count of missing (NaN) and of infinite values."""
-    missing = np.isnan(values)
-    infinite = np.isinf(values)
-    finite = values[~(missing | infinite)]
-    finite.sort()
-    return finite, int(missing.sum()), int(infinite.sum())
+    finite_mask = np.isfinite(values)
+    if finite_mask.all():
+        return np.sort(values), 0, 0
+    missing = int(np.isnan(values).sum())
+    finite = np.sort(values[finite_mask])
+    return finite, missing, values.size - finite.size - missing
 
 
 def numeric_statistics(name: str, reference: np.ndarray, current: np.ndarray) -> FeatureStatistics:
@@ -359,8 +360,8 @@ def categorical_statistics(
     cur = current_counts.reindex(categories, fill_value=0).to_numpy(dtype=np.int64)
     new = current_counts.index.difference(reference_counts.index)
 
-    missing_ref = int(reference.isna().sum())
-    missing_cur = int(current.isna().sum())
+    missing_ref = len(reference) - int(ref.sum())
+    missing_cur = len(current) - int(cur.sum())
     result = FeatureStatistics(
         name=name,
         kind="categorical",

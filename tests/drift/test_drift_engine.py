@@ -289,3 +289,20 @@ def test_evidently_off_leaves_fields_empty(rng: np.random.Generator, config: Dri
     report = detect_drift_frames(_frame(rng, 200), _frame(rng, 200), config=config)
     assert report.evidently is None
     assert all(item.evidently is None for item in report.features)
+
+
+@pytest.mark.parametrize("dtype", ["object", "string", "category", "float64", "Int64"])
+def test_empty_column_skipped_for_dtype(dtype: str, config: DriftConfig) -> None:
+    empty = pd.Series([None] * 6, dtype=dtype)
+    frame = pd.DataFrame({"x": np.arange(6.0), "blank": empty})
+    report = detect_drift_frames(frame, frame.copy(), config=config)
+    assert [item.name for item in report.skipped] == ["blank"]
+
+
+def test_string_dtype_column_is_categorical(config: DriftConfig) -> None:
+    reference = pd.DataFrame({"city": pd.Series(["Oslo", "Rome", None] * 10, dtype="string")})
+    current = pd.DataFrame({"city": pd.Series(["Oslo", "Lima"] * 15, dtype="string")})
+    city = detect_drift_frames(reference, current, config=config).feature("city")
+    assert city.kind == "categorical"
+    assert city.new_categories == ["Lima"]
+    assert city.missing_share_reference == pytest.approx(1 / 3)
