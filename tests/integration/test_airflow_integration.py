@@ -1,7 +1,7 @@
 """The example DAGs on a real Airflow 3, driven through the service's client.
 
 `ml_retrain_pipeline` trains on seeded synthetic data and registers a version in an MLflow sqlite
-store under `tmp_path`; the test then finds that version from the service side, as the evaluation
+store under `tmp_path`. The tests then find that version from the service side, as the evaluation
 step does. `watchtower_schedule` calls a small watchtower API stand-in on 127.0.0.1.
 """
 
@@ -138,7 +138,7 @@ def test_invalid_conf_fails_in_validate_task(airflow_server: Any):
 
 
 class _WatchtowerStandIn(BaseHTTPRequestHandler):
-    """Answers POST /pipeline/run and GET /pipeline/status/{run_id} like the watchtower API."""
+    """Serve POST /pipeline/run and GET /pipeline/status/{run_id} like the watchtower API."""
 
     received: list[dict[str, Any]] = []
 

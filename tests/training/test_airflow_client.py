@@ -48,7 +48,7 @@ class FakeAirflow:
     expire_next_tokens: int = 0
     reject_login: bool = False
     run_gets: int = 0
-    # Status codes to answer on the next GETs of a DAG run before answering normally.
+    # Status codes returned on the next GETs of a DAG run before the normal responses resume.
     run_get_failures: list[int] = field(default_factory=list)
 
     @property
@@ -311,7 +311,7 @@ def test_paused_dag_on_v1_unpaused_with_update_mask():
     assert patch.url.params["update_mask"] == "is_paused"
 
 
-def test_paused_dag_refused_without_unpause():
+def test_paused_dag_rejected_without_unpause():
     fake = FakeAirflow(version="v2", paused=True)
     with pytest.raises(DagPausedError, match="AIRFLOW_UNPAUSE_DAG=true"):
         make_client(fake, unpause_dag=False).trigger_dag_run(DAG_ID, "watchtower__run-1", CONF)
