@@ -130,6 +130,13 @@ EOF
     return 1
 }
 
+check_port_free() {
+    if ! "$VENV/bin/python" -c "import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$PORT" 2>/dev/null; then
+        log "port $PORT on 127.0.0.1 is already in use; stop what listens there or set AIRFLOW_PORT"
+        exit 1
+    fi
+}
+
 start_airflow() {
     require_venv
     mkdir -p "$RUN_DIR" "$LOG_DIR"
@@ -139,6 +146,7 @@ start_airflow() {
             exit 1
         fi
     done
+    check_port_free
     airflow_env
     seed_password_file
     local started
