@@ -27,11 +27,18 @@ st.caption("What the drift agent saw, reasoned and did in each run, read from th
 
 def _show_health(health: dict) -> None:
     status = str(health.get("status", "unknown"))
+    checks = health.get("checks") or {}
     if status == "ok":
         st.success(f"API health: {status}", icon=":material/check_circle:")
     else:
+        failing = [
+            f"{name}: {check.get('detail', 'no detail')}"
+            for name, check in checks.items()
+            if not check.get("ok")
+        ]
         st.warning(
-            f"API health: {status}. Some reports may be missing until the failing store is back.",
+            f"API health: {status} ({'; '.join(failing) or 'no details'}). Runs and reports "
+            "that depend on the failing store may be missing until it is back.",
             icon=":material/warning:",
         )
     with st.expander("Health details"):
@@ -57,12 +64,14 @@ with api_client() as client:
             columns[1].metric("Decision", latest.get("decision") or "–")
             columns[2].metric("Decision maker", decision_maker(latest))
             columns[3].metric("Runs stored", page.get("total", "–"))
-            st.caption(f"Run {latest['id']}, triggered {format_time(latest.get('triggered_at'))}")
+            st.caption(
+                f"Run {latest['run_id']}, triggered {format_time(latest.get('triggered_at'))}"
+            )
             st.page_link(
                 TRACE_PAGE,
                 label="Open its trace",
                 icon=":material/timeline:",
-                query_params={"run_id": latest["id"]},
+                query_params={"run_id": latest["run_id"]},
             )
 
 st.divider()

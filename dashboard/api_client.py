@@ -1,7 +1,7 @@
 """A small synchronous client for the watchtower API, used by every dashboard page.
 
 The dashboard never opens the run store itself: every figure it shows comes through these calls.
-Failures become `ApiError` subclasses whose `message` says what went wrong and what to do, so a page
+Failures become `ApiError` subclasses whose `message` states what went wrong and what to do, so a page
 can show it as it is instead of a stack trace.
 """
 
@@ -38,11 +38,11 @@ class ApiUnreachableError(ApiError):
 
 
 class ApiUnauthorizedError(ApiError):
-    """The API answered 401 or 403: the token is missing or wrong."""
+    """The API returned 401 or 403 because the token is missing or wrong."""
 
 
 class ApiNotFoundError(ApiError):
-    """The API answered 404: the run, or its report, does not exist."""
+    """The API returned 404 because the run, or its report, does not exist."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class ApiClient:
         if status == 404:
             raise ApiNotFoundError(f"Not found: {path} ({_detail_of(response)})", status_code=404)
         raise ApiError(
-            f"The API answered {status} to {path}: {_detail_of(response)}", status_code=status
+            f"The API returned {status} for {path}: {_detail_of(response)}", status_code=status
         )
 
     def _request(
@@ -204,7 +204,7 @@ class ApiClient:
             return response.json()
         except ValueError as error:
             raise ApiError(
-                f"The API answered {method} {path} with a body that is not JSON; check that "
+                f"The API responded to {method} {path} with a body that is not JSON. Check that "
                 f"{self.base_url} is the watchtower API and not another service.",
                 status_code=response.status_code,
             ) from error
@@ -242,19 +242,22 @@ class ApiClient:
         body = self._request("GET", f"/pipeline/status/{run_id}")
         return body if isinstance(body, dict) else {}
 
-    def drift_report(self, run_id: str) -> dict[str, Any] | None:
-        """Return the run's drift snapshot, or None when the run has none."""
+    def _report(self, path: str) -> dict[str, Any] | None:
         try:
-            return self._request("GET", f"/reports/drift/{run_id}")  # type: ignore[no-any-return]
+            body = self._request("GET", path)
         except ApiNotFoundError:
             return None
+        # The API wraps each report as {"run_id", "created_at", "report"}.
+        report = body.get("report") if isinstance(body, dict) else None
+        return report if isinstance(report, dict) else None
+
+    def drift_report(self, run_id: str) -> dict[str, Any] | None:
+        """Return the run's drift report (`DriftReport.to_dict()`), or None when it has none."""
+        return self._report(f"/reports/drift/{run_id}")
 
     def eval_report(self, run_id: str) -> dict[str, Any] | None:
-        """Return the run's evaluation report, or None when the run has none."""
-        try:
-            return self._request("GET", f"/reports/eval/{run_id}")  # type: ignore[no-any-return]
-        except ApiNotFoundError:
-            return None
+        """Return the run's evaluation report (`EvalReport.to_dict()`), or None when it has none."""
+        return self._report(f"/reports/eval/{run_id}")
 
     def stream_steps(self, run_id: str, *, last_event_id: int | None = None) -> Iterator[SseEvent]:
         """Follow the run's event stream, resuming after step `last_event_id` when given.

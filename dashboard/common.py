@@ -1,4 +1,4 @@
-"""What every dashboard page shares: the API client from the settings, error display, formatting."""
+"""Helpers that every dashboard page uses: the API client from the settings, error display, formatting."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ NO_RUNS_MESSAGE = (
 def _load_settings() -> Settings | None:
     # Read afresh on every script run, so a changed environment or .env takes effect on reload.
     try:
-        return Settings()  # type: ignore[call-arg]
+        return Settings()
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
@@ -65,7 +65,7 @@ def api_client() -> Iterator[ApiClient | None]:
 
 
 def show_api_error(error: ApiError) -> None:
-    """Show a failed API call as a message that says what to do, never as a stack trace."""
+    """Show a failed API call as a message that states what to do, never as a stack trace."""
     if isinstance(error, ApiUnreachableError):
         st.error(error.message, icon=":material/cloud_off:")
     elif isinstance(error, ApiUnauthorizedError):
@@ -113,16 +113,17 @@ def format_time(value: Any) -> str:
 
 
 def decision_maker(run: dict[str, Any]) -> str:
-    """The decision maker as `backend (model)`, for example `claude (claude-sonnet-5)` or `rules`."""
-    backend = run.get("decision_backend")
-    model = run.get("decision_model")
+    """Format the decision maker as `backend (model)`, for example `claude (claude-sonnet-5)`."""
+    maker = run.get("decision_maker") or {}
+    backend = maker.get("backend")
+    model = maker.get("model")
     if not backend:
-        return "–"
+        return "none (dry run)" if run.get("dry_run") else "–"
     return f"{backend} ({model})" if model else str(backend)
 
 
 def token_usage(run: dict[str, Any]) -> dict[str, int]:
-    """The run's token totals by counter name; counters the API left out are 0."""
+    """Return the run's token totals by counter name; counters the API left out are 0."""
     usage = run.get("usage") or {}
     return {str(key): int(value or 0) for key, value in usage.items()}
 

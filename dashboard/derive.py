@@ -65,7 +65,7 @@ def _timestamp(value: Any) -> pd.Timestamp | None:
 
 
 def drift_feature_frame(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> pd.DataFrame:
-    """One row per (run, feature) from `(run, drift report)` pairs, oldest run first.
+    """Build one row per (run, feature) from `(run, drift report)` pairs, oldest run first.
 
     `effect_size` is the report's effect measure (PSI); `drifted` is the engine's verdict, which
     combines the corrected p-value with the effect threshold.
@@ -75,7 +75,7 @@ def drift_feature_frame(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> p
         for feature in report.get("features") or []:
             rows.append(
                 {
-                    "run_id": run["id"],
+                    "run_id": run["run_id"],
                     "triggered_at": _timestamp(run.get("triggered_at")),
                     "feature": feature.get("name"),
                     "kind": feature.get("kind"),
@@ -92,14 +92,14 @@ def drift_feature_frame(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> p
 
 
 def dataset_drift_frame(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> pd.DataFrame:
-    """One row per run: the share of tested features that drifted, against the dataset threshold."""
+    """Build one row per run: the share of tested features that drifted, and the dataset threshold."""
     rows = []
     for run, report in pairs:
         dataset = report.get("dataset") or {}
         target = report.get("target") or {}
         rows.append(
             {
-                "run_id": run["id"],
+                "run_id": run["run_id"],
                 "triggered_at": _timestamp(run.get("triggered_at")),
                 "drift_share": dataset.get("drift_share"),
                 "threshold": dataset.get("threshold"),
@@ -121,7 +121,7 @@ def _metric_value(score: dict[str, Any] | None, metric: str) -> float | None:
 
 
 def comparison_frame(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> pd.DataFrame:
-    """One row per evaluated run: champion and challenger on the primary metric, with the CI.
+    """Build one row per evaluated run: champion and challenger on the primary metric, with the CI.
 
     `difference`, `ci_low` and `ci_high` are challenger minus champion from the paired bootstrap,
     oriented so that positive means the challenger is better (for RMSE too).
@@ -134,7 +134,7 @@ def comparison_frame(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> pd.D
         difference = report.get("difference") or {}
         rows.append(
             {
-                "run_id": run["id"],
+                "run_id": run["run_id"],
                 "triggered_at": _timestamp(run.get("triggered_at")),
                 "metric": metric,
                 "champion_version": (champion or {}).get("version"),
@@ -155,22 +155,35 @@ def comparison_frame(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> pd.D
     return frame.sort_values("triggered_at", kind="stable").reset_index(drop=True)
 
 
+def result_content(output: dict[str, Any] | None) -> dict[str, Any]:
+    """Return what a tool returned, unwrapped from the `{tool_use_id, is_error, content}` envelope.
+
+    Tool results of the decision loop are stored in that envelope; a step written by the pipeline
+    itself (such as `detect_drift`) stores the result directly.
+    """
+    if not isinstance(output, dict):
+        return {}
+    content = output.get("content")
+    if "is_error" in output and isinstance(content, dict):
+        return content
+    return output
+
+
 def output_is_error(output: dict[str, Any] | None) -> bool:
     """Tell whether a tool result reports a failure instead of a result."""
     if not isinstance(output, dict):
         return False
-    return bool(output.get("is_error")) or output.get("ok") is False or "error" in output
+    return bool(output.get("is_error")) or "error" in result_content(output)
 
 
 def output_is_rejection(output: dict[str, Any] | None) -> bool:
     """Tell whether a failed tool result is a call that a rule enforced in code rejected."""
     if not output_is_error(output):
         return False
-    assert output is not None
     # Tool errors carry their kind in `error` ("rejected", "invalid_input", "failed", ...) and a
     # rejection also names the rule it enforced.
-    kind = output.get("error") or output.get("error_kind")
-    return kind == "rejected" or bool(output.get("rule"))
+    content = result_content(output)
+    return content.get("error") == "rejected" or bool(content.get("rule"))
 
 
 def classify_step(step: dict[str, Any]) -> StepLabel:
@@ -209,10 +222,11 @@ def find_promotion(run_id: str, steps: list[dict[str, Any]]) -> Promotion | None
         output = step.get("output") or {}
         if output_is_error(output):
             continue
-        version = output.get("champion_version") or output.get("version")
+        content = result_content(output)
+        version = content.get("champion_version")
         if version is None:
             continue
-        previous = output.get("previous_champion_version")
+        previous = content.get("previous_champion_version")
         return Promotion(run_id, str(version), str(previous) if previous is not None else None)
     return None
 
@@ -222,12 +236,13 @@ def champion_history(
     eval_reports: dict[str, dict[str, Any]],
     promotions: dict[str, Promotion],
 ) -> pd.DataFrame:
-    """Which model version held the `champion` alias after each run, oldest run first.
+    """Derive which model version held the `champion` alias after each run, oldest run first.
 
-    The API has no alias history, so it is derived: a run's successful `promote_model` result names
-    the new champion (`promoted`); otherwise the champion that the run's evaluation scored held the
-    alias afterwards (`seen_at_evaluation`); otherwise the last known champion carries over
-    (`carried_over`), and before any evidence it is `unknown`.
+    The API keeps no alias history, so each run takes the first of these that exists:
+    - `promoted`: the version named by the run's successful `promote_model` result;
+    - `seen_at_evaluation`: the champion that the run's evaluation scored;
+    - `carried_over`: the last known champion from an earlier run;
+    - `unknown`: no evidence yet.
 
     NOTE: an alias moved outside watchtower (by hand in MLflow) shows up only at the next evaluation.
     """
@@ -235,7 +250,7 @@ def champion_history(
     rows = []
     current: str | None = None
     for run in ordered:
-        run_id = run["id"]
+        run_id = run["run_id"]
         source: ChampionSource
         promotion = promotions.get(run_id)
         champion = (eval_reports.get(run_id) or {}).get("champion") or {}

@@ -14,7 +14,7 @@ from dashboard.common import (
     token_usage,
     total_tokens,
 )
-from dashboard.derive import StepLabel, classify_step
+from dashboard.derive import StepLabel, classify_step, result_content
 
 STEP_TITLES: dict[StepLabel, tuple[str, str]] = {
     "reasoning": (":material/psychology:", "Reasoning"),
@@ -37,6 +37,9 @@ def _step_caption(step: dict[str, Any]) -> str:
         parts.append(
             f"{usage.get('input_tokens', 0)} input / {usage.get('output_tokens', 0)} output tokens"
         )
+    output = step.get("output")
+    if isinstance(output, dict) and output.get("tool_use_id"):
+        parts.append(f"tool use `{output['tool_use_id']}`")
     return " · ".join(parts)
 
 
@@ -65,9 +68,11 @@ def _render_body(step: dict[str, Any], label: StepLabel) -> None:
     if label == "reasoning":
         st.markdown(text or "_(empty reasoning block)_")
     elif label == "tool_call":
+        if text:
+            st.markdown(text)
         st.json(step.get("input") or {}, expanded=True)
     elif label in ("rejected", "tool_error"):
-        output = step.get("output") or {}
+        output = result_content(step.get("output"))
         message = _error_text(output)
         if label == "rejected":
             st.warning(f"Rejected by a rule enforced in code: {message}")
@@ -75,7 +80,9 @@ def _render_body(step: dict[str, Any], label: StepLabel) -> None:
             st.error(message)
         st.json(output, expanded=False)
     elif label == "tool_result":
-        st.json(step.get("output") or {}, expanded=2)
+        if text:
+            st.markdown(text)
+        st.json(result_content(step.get("output")), expanded=1)
     elif label == "error":
         st.error(text or "The run reported an error.")
         if step.get("output"):
@@ -96,23 +103,23 @@ def render_run_header(run: dict[str, Any]) -> None:
     usage = token_usage(run)
     columns[4].metric("Tokens", f"{total_tokens(usage):,}")
     st.caption(
-        f"Run `{run.get('id')}` · trigger `{run.get('trigger_source', '–')}` · "
+        f"Run `{run.get('run_id')}` · trigger `{run.get('trigger_source', '–')}` · "
         f"{'dry run' if run.get('dry_run') else 'full run'} · model `{run.get('model_name', '–')}` · "
         f"triggered {format_time(run.get('triggered_at'))} · finished {format_time(run.get('finished_at'))}"
     )
-    if usage:
+    if total_tokens(usage):
         st.caption(" · ".join(f"{name}: {count:,}" for name, count in usage.items()))
 
 
 def render_summary(run: dict[str, Any]) -> None:
-    """Draw the run's ending: its summary and decision, or its error."""
+    """Draw the run's ending: its error, if any, then its summary."""
     st.subheader("Summary")
     if run.get("error"):
         st.error(f"The run failed: {run['error']}")
+    if run.get("dry_run"):
+        st.caption("Dry run: drift detection only, so no decision maker ran.")
     summary = run.get("summary")
     if summary:
         st.markdown(summary)
-    elif run.get("dry_run"):
-        st.info("Dry run: drift detection only, so no decision maker ran and there is no summary.")
     else:
         st.info("This run has no summary.")

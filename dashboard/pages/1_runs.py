@@ -38,7 +38,7 @@ def _runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append(
             {
                 "triggered": parse_time(run.get("triggered_at")),
-                "run_id": run["id"],
+                "run_id": run["run_id"],
                 "status": run.get("status"),
                 "trigger": run.get("trigger_source"),
                 "dry_run": bool(run.get("dry_run")),
@@ -48,7 +48,7 @@ def _runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
                 "input_tokens": usage.get("input_tokens", 0),
                 "output_tokens": usage.get("output_tokens", 0),
                 "steps": run.get("step_count"),
-                "trace": TRACE_URL.format(run_id=run["id"]),
+                "trace": TRACE_URL.format(run_id=run["run_id"]),
             }
         )
     return pd.DataFrame(rows)

@@ -34,11 +34,13 @@ def _pick_run(client: ApiClient) -> str | None:
         show_no_runs(client)
         return None
 
-    options = [run["id"] for run in runs]
+    options = [run["run_id"] for run in runs]
     if requested and requested not in options:
         options.insert(0, requested)
     labels = {
-        run["id"]: f"{short_id(run['id'])} · {run.get('status')} · {run.get('decision') or '–'} · "
+        run[
+            "run_id"
+        ]: f"{short_id(run['run_id'])} · {run.get('status')} · {run.get('decision') or '–'} · "
         f"{format_time(run.get('triggered_at'))}"
         for run in runs
     }

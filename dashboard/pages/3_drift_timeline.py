@@ -27,7 +27,7 @@ def _load_reports(
     runs = client.all_runs(max_runs=max_runs)
     pairs = []
     for run in runs:
-        report = client.drift_report(run["id"])
+        report = client.drift_report(run["run_id"])
         if report is not None:
             pairs.append((run, report))
     return runs, pairs
@@ -65,20 +65,24 @@ def _dataset_chart(dataset: pd.DataFrame) -> go.Figure:
 
 
 def _feature_chart(features: pd.DataFrame) -> go.Figure:
-    features = features.assign(
-        run=_run_label(features),
-        verdict=features["drifted"].map({True: "drifted", False: "stable"}),
-    )
-    figure = px.line(
-        features,
-        x="run",
-        y="effect_size",
-        color="feature",
-        markers=True,
-        symbol="verdict",
-        symbol_map={"drifted": "x", "stable": "circle"},
-        hover_data=["method", "p_value", "p_value_threshold", "effect_threshold"],
-    )
+    features = features.assign(run=_run_label(features))
+    figure = go.Figure()
+    for name, rows in features.groupby("feature", sort=True):
+        figure.add_scatter(
+            x=rows["run"],
+            y=rows["effect_size"],
+            name=str(name),
+            mode="lines+markers",
+            marker={
+                "size": 11,
+                "symbol": ["x" if drifted else "circle" for drifted in rows["drifted"]],
+            },
+            customdata=rows[["method", "p_value", "p_value_threshold", "drifted"]],
+            hovertemplate=(
+                "PSI %{y:.3f}<br>%{customdata[0]} p-value %{customdata[1]:.3g} "
+                "(threshold %{customdata[2]:.3g})<br>drifted: %{customdata[3]}"
+            ),
+        )
     thresholds = features["effect_threshold"].dropna().unique()
     if len(thresholds) == 1:
         figure.add_hline(
@@ -111,25 +115,25 @@ def _latest_run_chart(features: pd.DataFrame) -> go.Figure:
 def _show(features: pd.DataFrame, dataset: pd.DataFrame) -> None:
     st.subheader("Dataset drift share against the threshold")
     st.caption("Red bars: the run flagged dataset drift (share at or above the threshold).")
-    st.plotly_chart(_dataset_chart(dataset), use_container_width=True)
+    st.plotly_chart(_dataset_chart(dataset), width="stretch")
 
     st.subheader("Per-feature effect size across runs")
     names = sorted(features["feature"].dropna().unique())
     ever_drifted = sorted(features.loc[features["drifted"], "feature"].unique())
     chosen = st.multiselect("Features", names, default=ever_drifted[:10] or names[:10])
-    shown = features[features["feature"].isin(chosen)]
-    if shown.empty:
+    selected_features = features[features["feature"].isin(chosen)]
+    if selected_features.empty:
         st.info("Pick at least one feature to plot.")
     else:
         st.caption(
             "Crosses mark the runs where the feature drifted (corrected p-value and effect size)."
         )
-        st.plotly_chart(_feature_chart(shown), use_container_width=True)
+        st.plotly_chart(_feature_chart(selected_features), width="stretch")
 
     latest_id = features["run_id"].iloc[-1]
     latest_time = format_time(features["triggered_at"].iloc[-1].isoformat())
     st.subheader(f"Latest run {short_id(latest_id)} ({latest_time}): effect size per feature")
-    st.plotly_chart(_latest_run_chart(features), use_container_width=True)
+    st.plotly_chart(_latest_run_chart(features), width="stretch")
 
     with st.expander("Table of per-feature verdicts"):
         st.dataframe(features, hide_index=True)

@@ -35,15 +35,15 @@ def _load(
     reports: dict[str, dict[str, Any]] = {}
     promotions: dict[str, Promotion] = {}
     for run in runs:
-        report = client.eval_report(run["id"])
+        report = client.eval_report(run["run_id"])
         if report is not None:
-            reports[run["id"]] = report
+            reports[run["run_id"]] = report
         # Only a run whose decision is `promoted` can hold a successful promote_model result.
         if run.get("decision") == "promoted":
-            steps = client.get_run(run["id"]).get("steps") or []
-            promotion = find_promotion(run["id"], steps)
+            steps = client.get_run(run["run_id"]).get("steps") or []
+            promotion = find_promotion(run["run_id"], steps)
             if promotion is not None:
-                promotions[run["id"]] = promotion
+                promotions[run["run_id"]] = promotion
     return runs, reports, promotions
 
 
@@ -106,22 +106,42 @@ def _show_comparison(comparison: pd.DataFrame) -> None:
     st.subheader("Champion against challenger")
     latest = comparison.iloc[-1]
     level = latest["confidence_level"]
-    level_text = f"{level:.0%}" if pd.notna(level) else "the configured"
+    interval = f"{level:.0%} paired-bootstrap" if pd.notna(level) else "paired-bootstrap"
     st.caption(
-        f"Primary metric `{latest['metric']}` on the held-out evaluation rows. The error bars are the "
-        f"{level_text} paired-bootstrap confidence interval of challenger minus champion; green "
-        "points are the runs whose evaluation recommended promotion."
+        f"Primary metric `{latest['metric']}` on the held-out evaluation rows. The error bars are "
+        f"the {interval} confidence interval of challenger minus champion; green points are the "
+        "runs whose evaluation recommended promotion."
     )
-    st.plotly_chart(_metric_chart(comparison), use_container_width=True)
-    st.plotly_chart(_difference_chart(comparison), use_container_width=True)
-    st.dataframe(comparison, hide_index=True)
+    st.plotly_chart(_metric_chart(comparison), width="stretch")
+
+    without_champion = int(comparison["champion_version"].isna().sum())
+    if without_champion:
+        st.caption(
+            f"{without_champion} evaluated run(s) had no champion to compare with, so their "
+            "challenger was judged on its own and has no difference to plot (see `reason`)."
+        )
+    st.plotly_chart(_difference_chart(comparison), width="stretch")
+    st.dataframe(
+        comparison,
+        hide_index=True,
+        column_config={
+            "triggered_at": st.column_config.DatetimeColumn(
+                "Triggered (UTC)", format="YYYY-MM-DD HH:mm:ss"
+            ),
+            "champion_value": st.column_config.NumberColumn(format="%.4f"),
+            "challenger_value": st.column_config.NumberColumn(format="%.4f"),
+            "difference": st.column_config.NumberColumn(format="%.4f"),
+            "ci_low": st.column_config.NumberColumn(format="%.4f"),
+            "ci_high": st.column_config.NumberColumn(format="%.4f"),
+        },
+    )
 
 
 def _show_history(history: pd.DataFrame) -> None:
     st.subheader("Version holding `champion` after each run")
     st.caption("Derived from the promote_model results and evaluation reports of each run.")
-    shown = history.assign(source=history["source"].map(SOURCE_LABELS))
-    st.dataframe(shown, hide_index=True)
+    labelled = history.assign(source=history["source"].map(SOURCE_LABELS))
+    st.dataframe(labelled, hide_index=True)
 
 
 with api_client() as client:
@@ -145,7 +165,7 @@ with api_client() as client:
         else:
             _show_comparison(
                 comparison_frame(
-                    [(run, reports[run["id"]]) for run in runs if run["id"] in reports]
+                    [(run, reports[run["run_id"]]) for run in runs if run["run_id"] in reports]
                 )
             )
         if runs:

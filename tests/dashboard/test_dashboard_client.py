@@ -169,7 +169,7 @@ def test_client_closed_port_is_unreachable():
 
 
 def test_all_runs_walks_pages():
-    runs = [{"id": f"run-{index}"} for index in range(250)]
+    runs = [{"run_id": f"run-{index}"} for index in range(250)]
     offsets: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -180,14 +180,14 @@ def test_all_runs_walks_pages():
 
     fetched = _client(handler).all_runs(max_runs=1000)
 
-    assert [run["id"] for run in fetched] == [run["id"] for run in runs]
+    assert [run["run_id"] for run in fetched] == [run["run_id"] for run in runs]
     assert offsets == [0, 100, 200]
 
 
 def test_all_runs_stops_at_max_runs():
     def handler(request: httpx.Request) -> httpx.Response:
         limit = int(request.url.params["limit"])
-        return httpx.Response(200, json={"items": [{"id": "r"}] * limit, "total": 10_000})
+        return httpx.Response(200, json={"items": [{"run_id": "r"}] * limit, "total": 10_000})
 
     assert len(_client(handler).all_runs(max_runs=30)) == 30
 

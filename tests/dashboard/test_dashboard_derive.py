@@ -12,11 +12,12 @@ from dashboard.derive import (
     dataset_drift_frame,
     drift_feature_frame,
     find_promotion,
+    result_content,
 )
 
 
 def _run(run_id: str, triggered_at: str, decision: str | None = None) -> dict:
-    return {"id": run_id, "triggered_at": triggered_at, "decision": decision}
+    return {"run_id": run_id, "triggered_at": triggered_at, "decision": decision}
 
 
 def _drift_report(share: float, drifted: bool, features: list[tuple[str, float, bool]]) -> dict:
@@ -123,20 +124,47 @@ def test_comparison_without_champion_has_no_value():
     assert row["champion_value"] is None or math.isnan(row["champion_value"])
 
 
+def _envelope(content: dict, is_error: bool) -> dict:
+    """A tool result as the decision loop stores it."""
+    return {"tool_use_id": "toolu_01", "is_error": is_error, "content": content}
+
+
+REJECTION = {"error": "rejected", "message": "no", "rule": "promote_needs_evaluation"}
+
+
 def test_classify_rejected_result():
     step = {
         "kind": "tool_result",
         "tool_name": "promote_model",
-        "output": {"error": "rejected", "message": "no", "rule": "promote_needs_evaluation"},
+        "output": _envelope(REJECTION, True),
     }
 
     assert classify_step(step) == "rejected"
 
 
+def test_classify_rejected_result_without_envelope():
+    step = {"kind": "tool_result", "tool_name": "promote_model", "output": REJECTION}
+
+    assert classify_step(step) == "rejected"
+
+
 def test_classify_failed_result():
-    step = {"kind": "tool_result", "output": {"error": "failed", "message": "MLflow down"}}
+    content = {"error": "failed", "message": "MLflow down"}
+    step = {"kind": "tool_result", "output": _envelope(content, True)}
 
     assert classify_step(step) == "tool_error"
+
+
+def test_classify_successful_envelope():
+    step = {"kind": "tool_result", "output": _envelope({"recorded": True}, False)}
+
+    assert classify_step(step) == "tool_result"
+
+
+def test_result_content_unwraps_envelope():
+    assert result_content(_envelope({"a": 1}, False)) == {"a": 1}
+    assert result_content({"a": 1}) == {"a": 1}
+    assert result_content(None) == {}
 
 
 def test_classify_plain_kinds():
@@ -148,17 +176,10 @@ def test_classify_plain_kinds():
 
 
 def test_find_promotion_reads_champion_version():
+    content = {"model_name": "m", "champion_version": "3", "previous_champion_version": "2"}
     steps = [
         {"kind": "tool_call", "tool_name": "promote_model", "input": {}},
-        {
-            "kind": "tool_result",
-            "tool_name": "promote_model",
-            "output": {
-                "model_name": "m",
-                "champion_version": "3",
-                "previous_champion_version": "2",
-            },
-        },
+        {"kind": "tool_result", "tool_name": "promote_model", "output": _envelope(content, False)},
     ]
 
     assert find_promotion("r", steps) == Promotion("r", "3", "2")
@@ -166,11 +187,7 @@ def test_find_promotion_reads_champion_version():
 
 def test_find_promotion_ignores_rejected_call():
     steps = [
-        {
-            "kind": "tool_result",
-            "tool_name": "promote_model",
-            "output": {"error": "rejected", "message": "no", "rule": "promote_needs_evaluation"},
-        }
+        {"kind": "tool_result", "tool_name": "promote_model", "output": _envelope(REJECTION, True)}
     ]
 
     assert find_promotion("r", steps) is None

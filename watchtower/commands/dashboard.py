@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +36,9 @@ def streamlit_command(port: int, entry: Path) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # Hide the developer toolbar (Deploy, rerun, settings); readers of an audit need none of it.
+        "--client.toolbarMode",
+        "minimal",
     ]
 
 
@@ -57,10 +59,9 @@ def run_dashboard(args: argparse.Namespace) -> int:
     command = streamlit_command(args.port, entry)
     print(f"Dashboard at http://127.0.0.1:{args.port} (stop with Ctrl+C)", flush=True)
     logger.info("Starting the dashboard: %s", " ".join(command))
-    try:
-        return subprocess.call(command, env=streamlit_environment(args.api_url))
-    except KeyboardInterrupt:
-        return 0
+    # Replace this process with Streamlit, so that a signal sent to the PID that started the
+    # dashboard (Ctrl+C, SIGTERM from a supervisor) reaches the server instead of orphaning it.
+    os.execve(sys.executable, command, streamlit_environment(args.api_url))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
