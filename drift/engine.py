@@ -13,10 +13,8 @@ are left out of that share.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,10 +47,6 @@ from drift.target_drift import compute_target_drift
 from watchtower.settings import Correction, Settings, get_settings
 
 logger = logging.getLogger(__name__)
-
-# Columns scored at once. Each worker allocates about 110 MiB per million rows in each window (sorted
-# windows, merged sample, CDFs; measured by bench/drift_bench.py), so the cap bounds peak memory.
-MAX_WORKERS = 4
 
 
 @dataclass
@@ -259,17 +253,6 @@ def _validate(reference: pd.DataFrame, current: pd.DataFrame, columns: _Columns)
             check_columns_exist([column], reference, current, role)
 
 
-def _score_columns(
-    plans: list[ColumnPlan], reference: pd.DataFrame, current: pd.DataFrame
-) -> list[FeatureStatistics]:
-    """Score columns in parallel threads, which helps because numpy's sorts release the GIL."""
-    workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1, len(plans)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(
-            pool.map(lambda plan: _score(plan, reference[plan.name], current[plan.name]), plans)
-        )
-
-
 def _plan_and_score(
     reference: pd.DataFrame, current: pd.DataFrame, columns: _Columns, warnings: list[str]
 ) -> tuple[list[FeatureStatistics], list[SkippedColumn]]:
@@ -286,7 +269,8 @@ def _plan_and_score(
             logger.warning("column %r skipped: %s", name, reason)
             continue
         plans.append(plan)
-    return _score_columns(plans, reference, current), skipped
+    statistics = [_score(plan, reference[plan.name], current[plan.name]) for plan in plans]
+    return statistics, skipped
 
 
 def _detect(

@@ -58,8 +58,8 @@ def _cdf_gaps(
     order = np.argsort(merged, kind="stable")
     values = merged[order]
     from_reference = order < n_ref
-    cdf_ref = np.cumsum(from_reference) / n_ref
-    cdf_cur = np.cumsum(~from_reference) / current_sorted.size
+    cdf_ref = np.cumsum(from_reference, dtype=np.int64) / n_ref
+    cdf_cur = np.cumsum(~from_reference, dtype=np.int64) / current_sorted.size
     last_of_tie = np.empty(values.size, dtype=bool)
     last_of_tie[:-1] = values[1:] != values[:-1]
     last_of_tie[-1] = True
