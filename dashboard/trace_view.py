@@ -95,7 +95,7 @@ def _render_body(step: dict[str, Any], label: StepLabel) -> None:
 
 def render_run_header(run: dict[str, Any]) -> None:
     """Draw the run's status, decision, decision maker, duration and token totals."""
-    columns = st.columns(5)
+    columns = st.columns([1, 2, 1.5, 1, 1])
     columns[0].metric("Status", run.get("status", "–"))
     columns[1].metric("Decision", run.get("decision") or "–")
     columns[2].metric("Decision maker", decision_maker(run))

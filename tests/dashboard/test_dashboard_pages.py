@@ -339,15 +339,19 @@ def test_models_page_champion_after_each_run(seeded_api, dashboard_env):
 
 
 def test_trace_page_follows_running_run(tmp_path, dashboard_env):
-    server = start_api(tmp_path / "live_api", token=None)
+    # More rows than the other servers, so the run is still going when the page opens: a dry run
+    # of 20,000 synthetic rows took several seconds here, the page opens in under one.
+    server = start_api(tmp_path / "live_api", token=None, extra_env={"SYNTHETIC_ROWS": "20000"})
     try:
         dashboard_env(server, None)
         run_id = start_run(server, dry_run=True)
 
         app = open_page("pages/2_agent_trace.py", run_id)
         finished = wait_for_run(server, run_id)
+        access_log = server.log_path.read_text()
 
         assert not app.exception
+        assert f"GET /pipeline/status/{run_id}/stream" in access_log
         assert f"Status={finished['status']}" in texts(app)
         assert "`detect_drift`" in texts(app)
         assert "Dry run: drift detection only" in texts(app)
