@@ -57,7 +57,7 @@ class Measurement:
 def make_frames(
     rows: int, n_numeric: int, n_categorical: int, seed: int = 20261204
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build a reference and a current frame; every fourth column of the current one is shifted."""
+    """Build a reference and a current frame. Every fourth column of the current frame is shifted."""
     rng = np.random.default_rng(seed)
     reference: dict[str, object] = {}
     current: dict[str, object] = {}
@@ -166,7 +166,10 @@ def _format(value: float | None, unit: str) -> str:
 def report_case(case: str, input_bytes: int, results: list[Measurement]) -> None:
     by_name = {item.name: item for item in results}
     engine = by_name["engine"]
-    print(f"\ncase {case}: input {input_bytes / MIB:.1f} MiB (reference + current)")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(
+        f"\ncase {case}: input {input_bytes / MIB:.1f} MiB (reference + current), load average {load}"
+    )
     print(
         f"{'contestant':<11} {'time':>10} {'peak memory':>14} {'time / engine':>14} {'peak / input':>13}  note"
     )
