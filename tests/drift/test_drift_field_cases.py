@@ -35,7 +35,7 @@ def _strict_json(text: str) -> dict:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-# D1. Constant categorical column.
+# Constant categorical column.
 def test_constant_categorical_p_value_is_one(config: DriftConfig) -> None:
     report = detect_drift_frames(
         pd.DataFrame({"flag": ["N"] * 40}), pd.DataFrame({"flag": ["N"] * 60}), config=config
@@ -47,7 +47,7 @@ def test_constant_categorical_p_value_is_one(config: DriftConfig) -> None:
     assert _strict_json(report.to_json())["dataset"]["drift_share"] == 0.0
 
 
-# D2. All-empty column.
+# All-empty column.
 def test_all_empty_column_is_skipped(config: DriftConfig) -> None:
     reference = pd.DataFrame({"amount": [1, 2, 3, 4], "promo": [np.nan] * 4})
     current = pd.DataFrame({"amount": [1.5, 2.5, 3.5, 9], "promo": [np.nan] * 4})
@@ -60,7 +60,7 @@ def test_all_empty_column_is_skipped(config: DriftConfig) -> None:
     assert report.dataset.n_tested == 1
 
 
-# D3. Empty current window.
+# Empty current window.
 def test_empty_current_window_raises(config: DriftConfig) -> None:
     reference = pd.DataFrame({"latency_ms": [12, 15, 11, 30]})
     current = reference.iloc[0:0]
@@ -74,7 +74,7 @@ def test_empty_current_window_raises_with_evidently() -> None:
         detect_drift_frames(reference, reference.iloc[0:0], config=DriftConfig(use_evidently=True))
 
 
-# D4. Empty bin in the current sample.
+# Empty bin in the current sample.
 def test_psi_empty_current_bin_is_finite() -> None:
     value = psi(np.array([25, 25, 25, 25]), np.array([50, 50, 0, 0]))
     # Zero shares become 0.5 / 100 = 0.005:
@@ -92,7 +92,7 @@ def test_psi_empty_bin_feature_drifts(config: DriftConfig) -> None:
     assert _strict_json(report.to_json())["features"][0]["psi"] == pytest.approx(2.263464862939764)
 
 
-# D5. Smoothing constant larger than a real share.
+# Smoothing constant larger than a real share.
 def test_empty_bin_share_is_below_smallest_share() -> None:
     assert empty_bin_share(100_000, 100_000) < 1e-5
 
@@ -106,7 +106,7 @@ def test_psi_rare_category_absent_from_current(config: DriftConfig) -> None:
     assert report.feature("c").drifted is False
 
 
-# D6. Quantile bins on zero-heavy and constant data.
+# Quantile bins on zero-heavy and constant data.
 def test_quantile_bins_zero_heavy_edges() -> None:
     reference = np.sort(np.array([0] * 80 + list(range(1, 21)), dtype=float))
     assert quantile_cut_points(reference).tolist() == pytest.approx([0.2, 10.1])
@@ -136,7 +136,7 @@ def test_constant_against_constant_psi_is_zero(config: DriftConfig) -> None:
     assert x.drifted is False
 
 
-# D7. Jensen-Shannon scale.
+# Jensen-Shannon scale.
 def test_jensen_shannon_disjoint_is_one() -> None:
     assert jensen_shannon_distance(np.array([100, 0]), np.array([0, 100])) == pytest.approx(
         1.0, rel=REL
@@ -150,7 +150,7 @@ def test_jensen_shannon_disjoint_categories(config: DriftConfig) -> None:
     assert report.feature("c").jensen_shannon == pytest.approx(1.0, rel=REL)
 
 
-# D8. Jensen-Shannon on identical distributions in float32.
+# Jensen-Shannon on identical distributions in float32.
 def test_jensen_shannon_float32_identical_is_finite() -> None:
     p = np.array([0.756, 0.543], dtype=np.float32)
     value = jensen_shannon_distance(p, 3 * p)
@@ -158,7 +158,7 @@ def test_jensen_shannon_float32_identical_is_finite() -> None:
     assert value == pytest.approx(0.0, abs=1e-6)
 
 
-# D9. NaN and infinity in numeric values.
+# NaN and infinity in numeric values.
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf])
 def test_non_finite_values_left_out_of_ks(config: DriftConfig, bad_value: float) -> None:
     reference = pd.DataFrame({"x": [1.0, 2, 3, 4, 5]})
@@ -186,7 +186,7 @@ def test_infinity_counted_as_non_finite(config: DriftConfig) -> None:
     assert x.missing_share_current == 0.0
 
 
-# D10. A jump in missing values.
+# A jump in missing values.
 def test_missing_share_jump_is_flagged(config: DriftConfig) -> None:
     values = np.arange(100, dtype=float)
     reference = pd.DataFrame({"x": values})
@@ -202,7 +202,7 @@ def test_missing_share_jump_is_flagged(config: DriftConfig) -> None:
     assert x.drifted is True
 
 
-# D11. Chi-squared with windows of different sizes.
+# Chi-squared with windows of different sizes.
 def test_chi2_windows_of_different_sizes() -> None:
     statistic, p_value, dof = chi2_homogeneity(np.array([60, 40]), np.array([30, 30]))
     assert statistic == pytest.approx(1.144550, rel=REL)
@@ -218,7 +218,7 @@ def test_chi2_windows_of_different_sizes_in_report(config: DriftConfig) -> None:
     assert c.p_value == pytest.approx(0.284693, rel=REL)
 
 
-# D12. Category only in the current window.
+# Category only in the current window.
 def test_new_category_chi2(config: DriftConfig) -> None:
     reference = pd.DataFrame({"colour": ["red"] * 30 + ["blue"] * 20})
     current = pd.DataFrame({"colour": ["red"] * 25 + ["blue"] * 15 + ["green"] * 10})
@@ -236,7 +236,7 @@ def test_new_category_dof() -> None:
     assert dof == 2
 
 
-# D13. Integer 0/1 column.
+# Integer 0/1 column.
 def test_integer_flag_is_categorical(config: DriftConfig) -> None:
     reference = pd.DataFrame({"y_pred": [0] * 70 + [1] * 30})
     current = pd.DataFrame({"y_pred": [0] * 50 + [1] * 50})
@@ -256,7 +256,7 @@ def test_integer_flag_numeric_override(config: DriftConfig) -> None:
     assert y_pred.statistic == pytest.approx(0.2, rel=REL)
 
 
-# D14. Boolean column.
+# Boolean column.
 def test_boolean_column_is_categorical(config: DriftConfig) -> None:
     reference = pd.DataFrame({"member": [True] * 6 + [False] * 4})
     current = pd.DataFrame({"member": [True] * 3 + [False] * 7})
@@ -266,7 +266,7 @@ def test_boolean_column_is_categorical(config: DriftConfig) -> None:
     assert member.drifted is False
 
 
-# D15. Duplicate column names.
+# Duplicate column names.
 def test_duplicate_columns_in_reference_raise(config: DriftConfig) -> None:
     reference = pd.DataFrame([[30, 1000, 31]], columns=["age", "income", "age"])
     current = pd.DataFrame([[30, 1000]], columns=["age", "income"])
@@ -283,7 +283,7 @@ def test_duplicate_columns_checked_in_both_windows(config: DriftConfig) -> None:
     assert "duplicate column names in current: ['income']" in str(error.value)
 
 
-# D16. Target with one class in the current window.
+# Target with one class in the current window.
 def test_target_with_one_class_drifts(config: DriftConfig) -> None:
     reference = pd.DataFrame({"x": np.arange(100.0), "y": [0] * 80 + [1] * 20})
     current = pd.DataFrame({"x": np.arange(60.0), "y": [0] * 60})
