@@ -82,7 +82,7 @@ class DriftConfig:
             psi_threshold=settings.drift_psi_threshold,
             feature_threshold=settings.drift_feature_threshold,
             top_n=settings.drift_top_features,
-            min_missing_share_change=settings.drift_min_effect,
+            min_missing_share_change=settings.drift_missing_share_change,
         )
 
 

@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     drift_alpha: float = Field(0.05, gt=0.0, lt=1.0)
     drift_correction: Correction = "benjamini_hochberg"
     drift_psi_threshold: float = Field(0.2, gt=0.0)
-    drift_min_effect: float = Field(0.1, ge=0.0)
+    # Absolute change of a feature's missing share that, when also significant, marks it drifted.
+    drift_missing_share_change: float = Field(0.1, ge=0.0, le=1.0)
     drift_top_features: int = Field(10, ge=1, le=100)
 
     # Evaluation and promotion

@@ -248,7 +248,7 @@ def test_config_from_settings() -> None:
         drift_psi_threshold=0.3,
         drift_feature_threshold=0.5,
         drift_top_features=3,
-        drift_min_effect=0.2,
+        drift_missing_share_change=0.2,
     )
     config = DriftConfig.from_settings(settings)
     assert (config.alpha, config.correction, config.psi_threshold) == (0.01, "bonferroni", 0.3)
