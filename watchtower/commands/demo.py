@@ -11,6 +11,8 @@ from pathlib import Path
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    # MLflow's download progress bars would break the step lines the demo prints.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from watchtower.demo import DemoError, run_demo
 
     try:
