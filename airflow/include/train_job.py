@@ -8,9 +8,13 @@ subprocess of the service's interpreter, with a `RetrainingConfig` as JSON:
 
 The job loads the windows with `data.spec`, splits them with `data.spec.split_for_retraining` exactly
 as the service does, and trains on the training rows only, so the service can score the model on the
-held-out evaluation rows. It logs params and training metrics to MLflow, tags the run and the
-registered model version with `watchtower_run_id`, and prints one JSON line with the MLflow run id
-and the version as its last line of output.
+held-out evaluation rows. Within those rows it holds out the rows of a seeded random
+`VALIDATION_FRACTION` of the days as validation rows it does not fit on. It logs params, training
+and validation metrics to MLflow, and the validation rows' true values and model output as the
+artifact `validation/predictions.parquet`, which the service reads as the model's reference
+performance and to calibrate its performance estimates. It tags the run and the registered model
+version with `watchtower_run_id`, and prints one JSON line with the MLflow run id and the version as
+its last line of output.
 
 First champion: with `--bootstrap-champion` (or `"bootstrap_champion": true` in the conf) the job
 trains on the reference window alone, which stands for the model already in production before the
@@ -63,6 +67,15 @@ MAX_CATEGORIES = 32
 # predictor of histogram gradient boosting is not trusted by default; MLflow stores this list in the
 # model's MLmodel file and passes it to skops when the service loads the model.
 SKOPS_TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+# Share of the training rows held out as validation rows: all rows of randomly chosen days (see
+# `split_validation`). A model scores much higher on rows it was fitted on, so its reference
+# performance is measured on these instead.
+VALIDATION_FRACTION = 0.2
+# Fewer distinct days than this, and the validation rows are drawn as single rows instead of days.
+MIN_VALIDATION_DAYS = 5
+# MLflow artifact path of the validation rows' true values and model output.
+VALIDATION_ARTIFACT_DIR = "validation"
+VALIDATION_ARTIFACT_FILE = "predictions.parquet"
 
 
 class TrainJobError(RuntimeError):
@@ -154,25 +167,94 @@ def features_and_target(frame: pd.DataFrame, conf: Any) -> tuple[pd.DataFrame, p
     return features, labelled[conf.target].reset_index(drop=True)
 
 
+def _validation_days(times: pd.Series, fraction: float, seed: int) -> np.ndarray | None:
+    """Return a mask of the rows on a seeded random `fraction` of the calendar days, or None.
+
+    None when the rows have no usable timestamp or span fewer than `MIN_VALIDATION_DAYS` days.
+    """
+    if not pd.api.types.is_datetime64_any_dtype(times):
+        times = pd.to_datetime(times, errors="coerce", utc=True)
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = times.dt.tz_convert("UTC")
+    days = times.dt.floor("D")
+    distinct = np.sort(days.dropna().unique())
+    if len(distinct) < MIN_VALIDATION_DAYS:
+        return None
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(distinct, size=max(1, round(len(distinct) * fraction)), replace=False)
+    return days.isin(chosen).to_numpy()
+
+
+def split_validation(
+    frame: pd.DataFrame, conf: Any, fraction: float = VALIDATION_FRACTION
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the training rows into rows to fit on and validation rows, `fraction` of the whole.
+
+    With a timestamp column the validation rows are all rows of a seeded random `fraction` of the
+    calendar days (UTC), so no validation row shares a day with a fitted row. Without one, or with
+    fewer than `MIN_VALIDATION_DAYS` days, they are a seeded random `fraction` of the rows.
+    """
+    mask = None
+    if conf.timestamp and conf.timestamp in frame.columns:
+        mask = _validation_days(frame[conf.timestamp], fraction, conf.seed)
+    if mask is None:
+        # Positions, not index labels: the training rows concatenate two windows whose labels may
+        # repeat.
+        order = np.random.default_rng(conf.seed).permutation(len(frame))
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[order[: int(round(len(frame) * fraction))]] = True
+    return frame.iloc[np.flatnonzero(~mask)], frame.iloc[np.flatnonzero(mask)]
+
+
+def validation_rows(frame: pd.DataFrame, conf: Any) -> tuple[pd.DataFrame, pd.Series]:
+    """Return the labelled validation rows' features and target; empty when none is labelled."""
+    labelled = frame.loc[frame[conf.target].notna()]
+    if labelled.empty:
+        logger.warning(
+            "no validation row has a value in %r; the model is logged without validation "
+            "predictions",
+            conf.target,
+        )
+    return labelled[conf.features].reset_index(drop=True), labelled[conf.target].reset_index(
+        drop=True
+    )
+
+
 def training_metrics(
-    model: Pipeline, x: pd.DataFrame, y: pd.Series, task_type: str
+    model: Pipeline, x: pd.DataFrame, y: pd.Series, task_type: str, prefix: str = "train"
 ) -> dict[str, float]:
-    """Score the model on its own training rows; these show fit, not generalisation."""
+    """Score the model on the given rows; on its own training rows these show fit, not generalisation."""
     if task_type == "regression":
         predicted = model.predict(x)
         return {
-            "train_rmse": float(root_mean_squared_error(y, predicted)),
-            "train_mae": float(mean_absolute_error(y, predicted)),
-            "train_r2": float(r2_score(y, predicted)),
+            f"{prefix}_rmse": float(root_mean_squared_error(y, predicted)),
+            f"{prefix}_mae": float(mean_absolute_error(y, predicted)),
+            f"{prefix}_r2": float(r2_score(y, predicted)),
         }
     probabilities = model.predict_proba(x)
     metrics = {
-        "train_accuracy": float(accuracy_score(y, model.classes_[probabilities.argmax(axis=1)])),
-        "train_log_loss": float(log_loss(y, probabilities, labels=model.classes_)),
+        f"{prefix}_accuracy": float(
+            accuracy_score(y, model.classes_[probabilities.argmax(axis=1)])
+        ),
+        f"{prefix}_log_loss": float(log_loss(y, probabilities, labels=model.classes_)),
     }
-    if len(model.classes_) == 2:
-        metrics["train_roc_auc"] = float(roc_auc_score(y, probabilities[:, 1]))
+    if len(model.classes_) == 2 and y.nunique() == 2:
+        metrics[f"{prefix}_roc_auc"] = float(roc_auc_score(y, probabilities[:, 1]))
     return metrics
+
+
+def validation_predictions(
+    model: Pipeline, x: pd.DataFrame, y: pd.Series, task_type: str
+) -> pd.DataFrame:
+    """Return the validation rows' true values with the model's output on them.
+
+    Columns: `y_true`; `prediction` (the predicted label or value); and, for binary classifiers,
+    `score`, the probability of `model.classes_[1]`, the larger of the two sorted classes.
+    """
+    predictions = pd.DataFrame({"y_true": y.to_numpy(), "prediction": model.predict(x)})
+    if task_type == "classification" and len(model.classes_) == 2:
+        predictions["score"] = model.predict_proba(x)[:, 1]
+    return predictions
 
 
 def _experiment_id(tracking_uri: str, experiment_name: str) -> str:
@@ -205,10 +287,30 @@ def _pip_requirements() -> list[str]:
     ]
 
 
+def _log_validation(predictions: pd.DataFrame | None) -> None:
+    import tempfile
+
+    import mlflow
+
+    if predictions is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="watchtower-validation-") as folder:
+        path = Path(folder) / VALIDATION_ARTIFACT_FILE
+        predictions.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=VALIDATION_ARTIFACT_DIR)
+
+
 def log_and_register(
-    model: Pipeline, conf: Any, params: dict[str, Any], metrics: dict[str, float]
+    model: Pipeline,
+    conf: Any,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    validation: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Log the fitted model to MLflow, register a version and tag run and version with the run id."""
+    """Log the fitted model to MLflow, register a version and tag run and version with the run id.
+
+    `validation` is logged as `validation/predictions.parquet` when given.
+    """
     import mlflow
 
     mlflow.set_tracking_uri(conf.mlflow_tracking_uri)
@@ -220,6 +322,7 @@ def log_and_register(
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.log_dict(conf.model_dump(mode="json"), "retraining_config.json")
+        _log_validation(validation)
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -307,18 +410,29 @@ def run_job(raw_conf: dict[str, Any], bootstrap: bool = False) -> dict[str, Any]
 
     started = time.perf_counter()
     frame, window = training_rows(conf, bootstrap)
-    x, y = features_and_target(frame, conf)
+    fit_frame, validation_frame = split_validation(frame, conf)
+    x, y = features_and_target(fit_frame, conf)
     model = build_model(conf.features, conf.categorical, conf.task_type, conf.seed)
     model.fit(x, y)
     fit_seconds = time.perf_counter() - started
-    logger.info("trained on %s rows in %.2f s", len(x), fit_seconds)
+    logger.info(
+        "trained on %s rows in %.2f s, %s validation rows held out",
+        len(x),
+        fit_seconds,
+        len(validation_frame),
+    )
+    validation_x, validation_y = validation_rows(validation_frame, conf)
 
     params = {
         "task_type": conf.task_type,
         "target": conf.target,
         "n_features": len(conf.features),
         "n_categorical": len(conf.categorical),
-        "train_rows": len(x),
+        # Labelled rows of the training window; the model is fitted on `fit_rows` of them.
+        "train_rows": len(x) + len(validation_x),
+        "fit_rows": len(x),
+        "validation_rows": len(validation_x),
+        "validation_fraction": VALIDATION_FRACTION,
         "train_on": window.get("train_on"),
         "holdout_fraction": conf.holdout_fraction,
         "bootstrap_champion": bootstrap,
@@ -326,7 +440,13 @@ def run_job(raw_conf: dict[str, Any], bootstrap: bool = False) -> dict[str, Any]
         "estimator": type(model.named_steps["model"]).__name__,
     }
     metrics = {**training_metrics(model, x, y, conf.task_type), "fit_seconds": fit_seconds}
-    return log_and_register(model, conf, params, metrics)
+    validation = None
+    if len(validation_x):
+        metrics.update(
+            training_metrics(model, validation_x, validation_y, conf.task_type, "validation")
+        )
+        validation = validation_predictions(model, validation_x, validation_y, conf.task_type)
+    return log_and_register(model, conf, params, metrics, validation)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
