@@ -8,7 +8,7 @@ any other implementation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from agent.steps import RunRecorder
 from data.base import DataSchema, DataWindows
@@ -16,6 +16,9 @@ from drift.report import DriftReport
 from evaluation.summary import EvalReport
 from training.config import MLflowRunRef, RetrainingConfig
 from watchtower.settings import Settings
+
+if TYPE_CHECKING:
+    from evaluation.performance import PerformanceResult
 
 
 @dataclass
@@ -57,6 +60,21 @@ class Actions(Protocol):
 
     def promote(self, model_name: str, version: str, run_id: str) -> PromotionResult:
         """Move the `champion` alias to `version`, keeping the old one as `previous-champion`."""
+        ...
+
+    def check_performance(self, model_name: str, windows: DataWindows) -> PerformanceResult:
+        """Compare the champion's realised metric on the labelled current window with its reference.
+
+        Without a champion or without labelled current rows, the result's status names the reason.
+        """
+        ...
+
+    def estimate_performance(self, model_name: str, windows: DataWindows) -> PerformanceResult:
+        """Estimate the champion's metric on the current window without labels (CBPE).
+
+        Without a champion, for regression, or for a champion without probabilities, the result's
+        status names the reason.
+        """
         ...
 
 

@@ -28,7 +28,7 @@ from agent.prompts import (
     to_data_json,
 )
 from agent.steps import Decision, StepKind
-from agent.summary import summarize_drift
+from agent.summary import summarize_drift, summarize_evidence
 from agent.tools.base import RunProgress, ToolEnv
 from agent.tools.registry import ToolCallResult, ToolRegistry, build_registry, run_tool_call
 from watchtower.jsonsafe import finite_or_none
@@ -456,7 +456,8 @@ def run_decision_loop(
     """
     maker = decision_maker or build_decision_maker(ctx)
     registry = build_registry()
-    summary = summarize_drift(ctx.drift_report, ctx.settings.drift_top_features)
+    evidence = summarize_evidence(ctx.windows, ctx.settings)
+    summary = summarize_drift(ctx.drift_report, ctx.settings.drift_top_features, evidence)
     state = LoopState(
         run_id=ctx.run_id, messages=[{"role": "user", "content": render_first_message(summary)}]
     )

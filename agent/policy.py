@@ -4,6 +4,11 @@ It replies to each request of the decision loop with a Messages API response (te
 blocks), so it goes through the same loop, guardrails and audit trail. Its text states which thresholds
 it compared and what it concluded. It decides from the drift report's verdicts and from the tool
 results only, never from feature names, so it works offline and gives a baseline for Claude.
+
+Evidence hierarchy: performance decides first. The realised check decides when the current window has
+labels. Otherwise the estimate decides, and an estimated drop leads to a retrain only together with
+dataset drift, because the estimate cannot see concept drift and the guardrails require drift then.
+Drift alone decides only when neither performance result is available.
 """
 
 from __future__ import annotations
@@ -12,11 +17,20 @@ import json
 from typing import Any, Literal
 
 from agent.steps import Decision
-from agent.tools.guardrails import describe_drift_evidence, drift_warrants_retrain
+from agent.tools.guardrails import (
+    describe_drift_evidence,
+    drift_warrants_retrain,
+    significant_drop,
+)
 from drift.report import DriftReport
 from watchtower.settings import Settings
 
 Stage = Literal["start", "inspected", "retrained", "evaluated", "promoted", "summarized"]
+EvidenceBasis = Literal["realised performance", "estimated performance", "drift"]
+PERFORMANCE_TOOLS = {
+    "realised": "check_model_performance",
+    "estimated": "estimate_model_performance",
+}
 
 
 def _text(text: str) -> dict[str, Any]:
@@ -73,7 +87,7 @@ class RulesPolicy:
         if self._stage == "start":
             return self._inspect()
         if self._stage == "inspected":
-            return self._decide_retrain()
+            return self._decide_retrain(results)
         if self._stage == "retrained":
             return self._after_retrain(results.get("trigger_retrain"))
         if self._stage == "evaluated":
@@ -105,8 +119,10 @@ class RulesPolicy:
     def _inspect(self) -> dict[str, Any]:
         self._stage = "inspected"
         text = (
-            "Rules policy: reading the drift evidence. Retraining needs dataset drift (drift share at or "
-            "above its threshold) or target drift; the per-feature listing and the target test follow."
+            "Rules policy: reading the evidence. Performance decides first: the realised check when "
+            "the current window has labels, else the estimate without labels. Drift supports it, and "
+            "decides alone only when no performance result is available. The per-feature listing, "
+            "the target test and both performance tools follow."
         )
         listing = {"only_drifted": True, "limit": self._settings.drift_top_features}
         return self._response(
@@ -114,20 +130,72 @@ class RulesPolicy:
                 _text(text),
                 self._call("run_statistical_drift", listing),
                 self._call("run_target_drift", {}),
+                self._call(PERFORMANCE_TOOLS["realised"], {}),
+                self._call(PERFORMANCE_TOOLS["estimated"], {}),
             ]
         )
 
-    def _decide_retrain(self) -> dict[str, Any]:
-        evidence = describe_drift_evidence(self._report)
-        if not drift_warrants_retrain(self._report):
-            self._notes.append(
-                f"Compared {evidence}. Neither warrants retraining, so no action was taken."
-            )
-            return self._summary(f"Compared {evidence}. Neither warrants retraining: no action.")
+    def _decide_retrain(self, results: dict[str, tuple[dict[str, Any], bool]]) -> dict[str, Any]:
+        realised = _available(results.get(PERFORMANCE_TOOLS["realised"]))
+        estimated = _available(results.get(PERFORMANCE_TOOLS["estimated"]))
+        drift = f"Drift evidence: {describe_drift_evidence(self._report)}."
+        if realised is not None:
+            basis: EvidenceBasis = "realised performance"
+            retrain, verdict = self._judge_realised(realised, estimated)
+        elif estimated is not None:
+            basis = "estimated performance"
+            retrain, verdict = self._judge_estimated(estimated)
+        else:
+            basis = "drift"
+            retrain, verdict = self._judge_drift(results)
+
+        text = f"Evidence that decided: {basis}. {verdict} {drift}"
+        if not retrain:
+            self._notes.append(f"{text} No retraining, so no action was taken.")
+            return self._summary(f"{text} No retraining: no action.")
         self._stage = "retrained"
-        reason = f"Compared {evidence}. This warrants retraining."
+        reason = f"{text} This warrants retraining."
         self._notes.append(reason)
         return self._response([_text(reason), self._call("trigger_retrain", {"reason": reason})])
+
+    def _judge_realised(
+        self, realised: dict[str, Any], estimated: dict[str, Any] | None
+    ) -> tuple[bool, str]:
+        margin = self._settings.performance_drop_margin
+        cross_check = ""
+        if estimated is not None:
+            cross_check = (
+                f" For comparison, the estimate without labels: {_interval_text(estimated)}."
+            )
+        if significant_drop(realised, margin) is not None:
+            return True, f"{realised.get('message')}{cross_check}"
+        return (
+            False,
+            f"{realised.get('message')}{cross_check} Without a significant realised drop, drift alone does not lead to a retrain.",
+        )
+
+    def _judge_estimated(self, estimated: dict[str, Any]) -> tuple[bool, str]:
+        margin = self._settings.performance_drop_margin
+        message = str(estimated.get("message"))
+        if significant_drop(estimated, margin) is None:
+            return False, f"{message} No significant estimated drop."
+        if self._report.dataset.drifted:
+            return True, f"{message} The estimated drop comes with dataset drift."
+        return (
+            False,
+            f"{message} The estimated drop comes without dataset drift, and an estimate alone "
+            "does not allow a retrain.",
+        )
+
+    def _judge_drift(self, results: dict[str, tuple[dict[str, Any], bool]]) -> tuple[bool, str]:
+        reasons = [
+            _unavailable_reason(results.get(PERFORMANCE_TOOLS[kind]), kind)
+            for kind in ("realised", "estimated")
+        ]
+        text = f"No performance evidence ({'; '.join(reasons)}), so drift decides."
+        if drift_warrants_retrain(self._report):
+            return True, f"{text} Dataset or target drift is present."
+        return False, f"{text} Neither dataset nor target drift is present."
 
     def _after_retrain(self, result: tuple[dict[str, Any], bool] | None) -> dict[str, Any]:
         content, is_error = result if result else ({"message": "no result"}, True)
@@ -200,3 +268,29 @@ class RulesPolicy:
 
 def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else "n/a"
+
+
+def _available(result: tuple[dict[str, Any], bool] | None) -> dict[str, Any] | None:
+    """Return a performance tool's content when it contains evidence, else None."""
+    if result is None:
+        return None
+    content, is_error = result
+    if is_error or content.get("status") != "available":
+        return None
+    return content
+
+
+def _unavailable_reason(result: tuple[dict[str, Any], bool] | None, kind: str) -> str:
+    if result is None:
+        return f"{kind}: no result"
+    content, is_error = result
+    status = "error" if is_error else content.get("status")
+    return f"{kind}: {status}, {content.get('message')}"
+
+
+def _interval_text(result: dict[str, Any]) -> str:
+    current = result.get("current") or {}
+    return (
+        f"{result.get('metric')} {_number(current.get('value'))} (interval "
+        f"{_number(current.get('ci_low'))} to {_number(current.get('ci_high'))})"
+    )

@@ -2,7 +2,8 @@
 
 Its size is bounded whatever the number of features: aggregates over all features, the `top_n` most
 drifted features, a few warnings, and names cut to `MAX_NAME_CHARS`. The full report stays available
-through the drift tools.
+through the drift tools. An `evidence` part lists which performance evidence the run can have: how many
+current rows are labelled, and whether an estimate without labels is possible.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from data.base import DataWindows
 from drift.report import DriftReport, FeatureDrift
 from watchtower.jsonsafe import finite_or_none
+from watchtower.settings import Settings
 
 MAX_NAME_CHARS = 64
 MAX_WARNINGS = 5
@@ -89,7 +92,43 @@ def _scalar_items(data: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def summarize_drift(report: DriftReport, top_n: int) -> dict[str, Any]:
+def _labelled_rows(windows: DataWindows) -> int:
+    target = windows.schema.target
+    if not target or target not in windows.current.columns:
+        return 0
+    return int(windows.current[target].notna().sum())
+
+
+def summarize_evidence(windows: DataWindows, settings: Settings) -> dict[str, Any]:
+    """Describe which performance evidence this run can have, before any tool runs.
+
+    Whether a champion exists and returns probabilities is known only to the performance tools, so
+    the estimate is described as possible for a classifier and the tool reports otherwise.
+    """
+    labelled = _labelled_rows(windows)
+    if labelled:
+        realised = f"possible on {labelled} labelled current rows: call check_model_performance"
+    else:
+        realised = "not possible: no current row has a label"
+    if settings.model_task_type == "classification":
+        estimated = (
+            "possible when the champion returns probabilities: call estimate_model_performance"
+        )
+    else:
+        estimated = "not possible: the estimate covers classifiers only"
+    return {
+        "current_rows": len(windows.current),
+        "labelled_current_rows": labelled,
+        "realised_performance": realised,
+        "estimated_performance": estimated,
+        "primary_metric": settings.primary_metric,
+        "performance_drop_margin": settings.performance_drop_margin,
+    }
+
+
+def summarize_drift(
+    report: DriftReport, top_n: int, evidence: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Return the bounded summary of `report` as a JSON-safe dict.
 
     Parameters
@@ -98,6 +137,8 @@ def summarize_drift(report: DriftReport, top_n: int) -> dict[str, Any]:
         This run's drift report.
     top_n : int
         Number of features listed individually; drifted features come first.
+    evidence : dict, optional
+        The performance evidence available, from `summarize_evidence`; added as `evidence`.
     """
     warnings = [_cut(text, MAX_WARNING_CHARS) for text in report.warnings[:MAX_WARNINGS]]
     summary = {
@@ -110,4 +151,6 @@ def summarize_drift(report: DriftReport, top_n: int) -> dict[str, Any]:
         "n_warnings": len(report.warnings),
         "evidently": _scalar_items(report.evidently),
     }
+    if evidence is not None:
+        summary["evidence"] = evidence
     return finite_or_none(summary)  # type: ignore[no-any-return]

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from typing import Any, Protocol
 
+import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from agent.context import PromotionResult, RetrainOutcome
-from data.base import DataSchema
+from data.base import DataSchema, DataWindows
+from evaluation.estimation import estimate_current_performance
 from evaluation.evaluator import evaluate_models
+from evaluation.metrics import ModelOutput, encode_binary_target, read_model_output
+from evaluation.performance import (
+    LabelledScores,
+    PerformanceResult,
+    ReferenceSource,
+    check_realised_performance,
+    unavailable,
+)
 from evaluation.summary import EvalReport
 from training.config import MLflowRunRef, RetrainingConfig
 from training.registry import ModelRegistry, ModelVersionTimeoutError, RegisteredVersion
@@ -20,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds between two registry searches while waiting for the job's model version.
 VERSION_POLL_SECONDS = 2.0
+# The artifact in which the training job logs its validation rows' true values and model output.
+VALIDATION_ARTIFACT = "validation/predictions.parquet"
 
 
 class RetrainBackend(Protocol):
@@ -38,6 +52,30 @@ def _model_ref(version: RegisteredVersion) -> MLflowRunRef:
         version=version.version,
         model_uri=version.model_uri,
         status=version.status,
+    )
+
+
+def _validation_output(predictions: pd.DataFrame, task_type: str) -> ModelOutput:
+    if "score" in predictions.columns:
+        return ModelOutput("probabilities", predictions["score"].to_numpy(dtype="float64"))
+    if task_type == "regression":
+        return ModelOutput("values", predictions["prediction"].to_numpy(dtype="float64"))
+    return ModelOutput("labels", predictions["prediction"].to_numpy())
+
+
+def _labelled_rows(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
+    if not schema.target or schema.target not in frame.columns:
+        return frame.iloc[:0]
+    return frame.loc[frame[schema.target].notna()]
+
+
+def _no_labels_message(windows: DataWindows) -> str:
+    target = windows.schema.target
+    if not target:
+        return "the data schema names no target column, so no current row has a label"
+    return (
+        f"none of the {len(windows.current)} current rows has a value in target column "
+        f"{target!r}, so realised performance cannot be measured; use the estimate instead"
     )
 
 
@@ -71,6 +109,8 @@ class RegistryActions:
         self.registry = registry
         self._backend = backend
         self._version_poll_seconds = version_poll_seconds
+        # The last model loaded for a performance check, by model URI, so the two tools load it once.
+        self._loaded_model: tuple[str, Any] | None = None
 
     def _get_backend(self) -> RetrainBackend:
         if self._backend is None:
@@ -173,6 +213,158 @@ class RegistryActions:
     def promote(self, model_name: str, version: str, run_id: str) -> PromotionResult:
         """Move `champion` to `version`; the old champion keeps `previous-champion`."""
         return self.registry.promote(model_name, version, run_id)
+
+    # Performance of the champion
+
+    def _predict(self, version: RegisteredVersion, features: pd.DataFrame) -> ModelOutput:
+        """Return the version's output on `features`; the loaded model is kept for the next call."""
+        cached = self._loaded_model
+        if cached is None or cached[0] != version.model_uri:
+            with self.registry.pyfunc_loader() as load:
+                cached = (version.model_uri, load(version))
+            self._loaded_model = cached
+        raw = cached[1].predict(features)
+        return read_model_output(raw, self.settings.model_task_type, len(features))
+
+    def _validation_predictions(self, version: RegisteredVersion) -> pd.DataFrame | None:
+        """Return the validation predictions the training job logged for `version`, or None."""
+        if not version.run_id:
+            return None
+        with tempfile.TemporaryDirectory(prefix="watchtower-validation-") as folder:
+            try:
+                path = mlflow.artifacts.download_artifacts(
+                    run_id=version.run_id,
+                    artifact_path=VALIDATION_ARTIFACT,
+                    tracking_uri=self.registry.tracking_uri,
+                    dst_path=folder,
+                )
+            except (MlflowException, OSError) as error:
+                logger.info(
+                    "Model %r version %s has no %s: %s",
+                    version.name,
+                    version.version,
+                    VALIDATION_ARTIFACT,
+                    error,
+                )
+                return None
+            return pd.read_parquet(path)
+
+    def _reference_scores(
+        self, version: RegisteredVersion, windows: DataWindows
+    ) -> tuple[LabelledScores, ReferenceSource]:
+        """Return the champion's validation rows, or the scored reference window without them."""
+        predictions = self._validation_predictions(version)
+        if predictions is not None and len(predictions):
+            output = _validation_output(predictions, self.settings.model_task_type)
+            return LabelledScores(predictions["y_true"], output), "validation"
+        reference = _labelled_rows(windows.reference, windows.schema)
+        if reference.empty:
+            raise ValueError(
+                f"model {version.name!r} version {version.version} has no validation predictions "
+                "and the reference window has no labelled row, so there is no reference performance"
+            )
+        output = self._predict(version, reference[windows.schema.features])
+        assert windows.schema.target is not None
+        return LabelledScores(reference[windows.schema.target], output), "reference_window"
+
+    def check_performance(self, model_name: str, windows: DataWindows) -> PerformanceResult:
+        """Compare the champion's realised metric on the labelled current rows with its validation rows."""
+        champion = self.registry.get_champion(model_name)
+        if champion is None:
+            return unavailable(
+                "realised",
+                "no_champion",
+                f"model {model_name!r} has no champion alias, so there is no deployed model to check",
+                model_name,
+            )
+        labelled = _labelled_rows(windows.current, windows.schema)
+        if labelled.empty:
+            return unavailable(
+                "realised",
+                "no_labels",
+                _no_labels_message(windows),
+                model_name,
+                champion_version=champion.version,
+                n_current_rows=len(windows.current),
+            )
+        assert windows.schema.target is not None
+        current = LabelledScores(
+            labelled[windows.schema.target],
+            self._predict(champion, labelled[windows.schema.features]),
+        )
+        reference, source = self._reference_scores(champion, windows)
+        return check_realised_performance(
+            model_name=model_name,
+            champion_version=champion.version,
+            reference=reference,
+            current=current,
+            task_type=self.settings.model_task_type,
+            primary_metric=self.settings.primary_metric,
+            margin=self.settings.performance_drop_margin,
+            n_resamples=self.settings.eval_bootstrap_samples,
+            confidence_level=self.settings.eval_confidence_level,
+            reference_source=source,
+            n_current_rows=len(windows.current),
+        )
+
+    def estimate_performance(self, model_name: str, windows: DataWindows) -> PerformanceResult:
+        """Estimate the champion's metric on the current rows without their labels (CBPE)."""
+        if self.settings.model_task_type != "classification":
+            return unavailable(
+                "estimated",
+                "not_supported",
+                "performance estimation without labels (CBPE) covers classifiers with probabilities "
+                "only, and MODEL_TASK_TYPE is regression",
+                model_name,
+            )
+        champion = self.registry.get_champion(model_name)
+        if champion is None:
+            return unavailable(
+                "estimated",
+                "no_champion",
+                f"model {model_name!r} has no champion alias, so there is no deployed model to estimate",
+                model_name,
+            )
+        n_labelled = len(_labelled_rows(windows.current, windows.schema))
+        if windows.current.empty:
+            return unavailable(
+                "estimated", "not_supported", "the current window has no rows", model_name
+            )
+        current = self._predict(champion, windows.current[windows.schema.features])
+        reference, source = self._reference_scores(champion, windows)
+        if current.basis != "probabilities" or reference.output.basis != "probabilities":
+            return unavailable(
+                "estimated",
+                "not_supported",
+                f"champion version {champion.version} returns labels only, and the estimate needs "
+                "probabilities of the positive class",
+                model_name,
+                champion_version=champion.version,
+            )
+        validation_y = encode_binary_target(reference.y_true).values
+        try:
+            return estimate_current_performance(
+                model_name=model_name,
+                champion_version=champion.version,
+                validation_y=validation_y,
+                validation_scores=reference.output.values,
+                current_scores=current.values,
+                primary_metric=self.settings.primary_metric,
+                margin=self.settings.performance_drop_margin,
+                n_resamples=self.settings.eval_bootstrap_samples,
+                confidence_level=self.settings.eval_confidence_level,
+                reference_source=source,
+                n_labelled_rows=n_labelled,
+            )
+        except ValueError as error:
+            # One class in the calibration rows: no calibration, so no estimate.
+            return unavailable(
+                "estimated",
+                "not_supported",
+                str(error),
+                model_name,
+                champion_version=champion.version,
+            )
 
 
 def build_actions(settings: Settings) -> RegistryActions:

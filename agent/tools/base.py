@@ -77,6 +77,8 @@ class RunProgress:
     evaluated: bool = False
     eval_report: dict[str, Any] | None = None
     promotion: PromotionResult | None = None
+    # Results of check_model_performance ("realised") and estimate_model_performance ("estimated").
+    performance: dict[str, dict[str, Any]] = field(default_factory=dict)
     decision: Decision | None = None
     summary: str | None = None
     tool_calls: list[str] = field(default_factory=list)

@@ -1,7 +1,7 @@
 """The rules enforced in code, whatever the decision maker requests.
 
-Each check reads only this run's drift report, this run's progress and this run's stored evaluation
-report. None of them reads text the model wrote or names taken from the data, so no instruction hidden
+Each check reads only this run's drift report, this run's progress (including the performance results
+the tools computed) and this run's stored evaluation report. None of them reads text the model wrote or names taken from the data, so no instruction hidden
 in a feature name or a reason can unlock a forbidden action.
 """
 
@@ -40,19 +40,60 @@ def describe_drift_evidence(report: DriftReport) -> str:
     return "; ".join(parts)
 
 
-def check_retrain_allowed(report: DriftReport, progress: RunProgress) -> None:
-    """Raise `ToolRejected` unless this run may trigger its retrain now."""
+def recorded_performance_drop(progress: RunProgress, margin: float) -> dict[str, Any] | None:
+    """Return the drop of this run's realised performance check when it is significant, else None.
+
+    Significant means that check_model_performance measured a drop of at least `margin` whose
+    interval's lower bound is above 0. The numbers are re-read from the stored result, so no flag
+    or text written by the decision maker counts. Estimated drops never count here.
+    """
+    return significant_drop(progress.performance.get("realised"), margin)
+
+
+def significant_drop(result: dict[str, Any] | None, margin: float) -> dict[str, Any] | None:
+    """Return the drop of a performance result when it reaches `margin` with its interval above 0."""
+    if result is None or result.get("status") != "available":
+        return None
+    drop = result.get("drop") or {}
+    value, low = drop.get("drop"), drop.get("ci_low")
+    if not isinstance(value, int | float) or not isinstance(low, int | float):
+        return None
+    if value >= margin and low > 0.0:
+        return drop
+    return None
+
+
+def describe_performance_drop(drop: dict[str, Any] | None, margin: float) -> str:
+    """Describe the recorded realised drop, or state that none was recorded."""
+    if drop is None:
+        return f"no realised performance drop of at least {margin:g} with its interval above 0"
+    return (
+        f"a realised performance drop of {_format_number(drop.get('drop'))} (interval "
+        f"{_format_number(drop.get('ci_low'))} to {_format_number(drop.get('ci_high'))}) against "
+        f"margin {margin:g}"
+    )
+
+
+def check_retrain_allowed(report: DriftReport, progress: RunProgress, drop_margin: float) -> None:
+    """Raise `ToolRejected` unless this run may trigger its retrain now.
+
+    A retrain needs dataset drift, target drift, or a significant realised performance drop recorded
+    by check_model_performance in this run (concept drift shows as such a drop).
+    """
     if progress.retrain_requested:
         raise ToolRejected(
             "retrain_once",
             "trigger_retrain was already called in this run; a run retrains at most once. "
             "Continue with evaluate_model or write_summary.",
         )
-    if not drift_warrants_retrain(report):
+    drop = recorded_performance_drop(progress, drop_margin)
+    if not drift_warrants_retrain(report) and drop is None:
         raise ToolRejected(
             "retrain_needs_drift",
-            f"retraining is allowed only when this run shows dataset drift or target drift, and it shows "
-            f"neither ({describe_drift_evidence(report)}). Call write_summary with decision no_action.",
+            "retraining is allowed only when this run shows dataset drift, target drift or a "
+            "realised performance drop measured by check_model_performance, and it shows none "
+            f"({describe_drift_evidence(report)}; {describe_performance_drop(drop, drop_margin)}). "
+            "Call write_summary with decision no_action.",
         )
 
 

@@ -1,9 +1,7 @@
 """The tool registry and the one function that runs a tool call whatever its arguments are.
 
 Each tool module exposes a `TOOLS` list. To add tools, write a module with its own `TOOLS` list and
-append its import path to `TOOL_MODULES`. For example, the performance tools
-(`check_model_performance`, `estimate_model_performance`) need only the line
-`"agent.tools.performance_tools",` there.
+append its import path to `TOOL_MODULES`.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ TOOL_MODULES: tuple[str, ...] = (
     "agent.tools.retrain_tools",
     "agent.tools.eval_tools",
     "agent.tools.summary_tools",
+    "agent.tools.performance_tools",
 )
 
 

@@ -18,7 +18,7 @@ class TriggerRetrainInput(ToolInput):
     reason: str = Field(
         min_length=10,
         max_length=2000,
-        description="Why the drift evidence warrants retraining, citing the numbers.",
+        description="Why the evidence (drift or a measured performance drop) warrants retraining, citing the numbers.",
     )
 
 
@@ -89,7 +89,9 @@ def _outcome_result(env: ToolEnv, config: RetrainingConfig) -> dict[str, Any]:
 
 
 def trigger_retrain(env: ToolEnv, args: TriggerRetrainInput) -> dict[str, Any]:
-    check_retrain_allowed(env.ctx.drift_report, env.progress)
+    check_retrain_allowed(
+        env.ctx.drift_report, env.progress, env.ctx.settings.performance_drop_margin
+    )
     _check_schema_has_target(env)
 
     # Marked before the split and the backend call, so a retrain that fails on the way still counts
@@ -124,7 +126,8 @@ TOOLS = [
             "Start the external retraining job for the monitored model and wait until it has registered a "
             "new model version in MLflow. The job trains on the reference window plus the earlier part "
             "of the current window; the latest part of the current window is held out for evaluate_model. "
-            "Allowed only when this run shows dataset drift or target drift, and at most once per run. "
+            "Allowed only when this run shows dataset drift, target drift or a significant realised "
+            "performance drop measured by check_model_performance, and at most once per run. "
             "Returns the job's state, its run id and the new model version."
         ),
         input_model=TriggerRetrainInput,

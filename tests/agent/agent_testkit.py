@@ -11,6 +11,7 @@ from agent.context import PromotionResult, RetrainOutcome
 from agent.run_store import StepRecord
 from data.base import DataSchema, DataWindows
 from drift.report import DatasetDrift, DriftReport, FeatureDrift, TargetDrift
+from evaluation.performance import PerformanceResult, unavailable
 from evaluation.summary import EvalReport, MetricDifference, ModelScore
 from training.config import MLflowRunRef, RetrainingConfig
 
@@ -131,10 +132,19 @@ class InMemoryActions:
         retrain_state: str = "success",
         retrain_raises: Exception | None = None,
         recommend: bool = True,
+        realised: PerformanceResult | None = None,
+        estimated: PerformanceResult | None = None,
     ) -> None:
         self.retrain_state = retrain_state
         self.retrain_raises = retrain_raises
         self.recommend = recommend
+        # Without a configured result, both performance tools report that no champion exists.
+        self.realised = realised or unavailable(
+            "realised", "no_champion", "no champion in memory", MODEL_NAME
+        )
+        self.estimated = estimated or unavailable(
+            "estimated", "no_champion", "no champion in memory", MODEL_NAME
+        )
         self.retrain_configs: list[RetrainingConfig] = []
         self.evaluations: list[dict[str, Any]] = []
         self.promotions: list[tuple[str, str, str]] = []
@@ -207,6 +217,12 @@ class InMemoryActions:
             n_eval_rows=len(eval_frame),
             eval_window=eval_window,
         )
+
+    def check_performance(self, model_name: str, windows: DataWindows) -> PerformanceResult:
+        return self.realised
+
+    def estimate_performance(self, model_name: str, windows: DataWindows) -> PerformanceResult:
+        return self.estimated
 
     def promote(self, model_name: str, version: str, run_id: str) -> PromotionResult:
         self.promotions.append((model_name, version, run_id))

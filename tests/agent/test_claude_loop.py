@@ -196,6 +196,8 @@ def test_requests_cache_system_and_tools(run_claude: Callable[..., ClaudeRun]) -
         "evaluate_model",
         "promote_model",
         "write_summary",
+        "check_model_performance",
+        "estimate_model_performance",
     ]
 
 

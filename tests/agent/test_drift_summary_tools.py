@@ -65,7 +65,7 @@ def test_summary_is_strict_json() -> None:
     assert parsed["top_features"][0]["p_value"] is None
 
 
-def test_registry_lists_the_seven_tools() -> None:
+def test_registry_lists_the_nine_tools() -> None:
     registry = build_registry()
 
     assert registry.names == [
@@ -76,8 +76,10 @@ def test_registry_lists_the_seven_tools() -> None:
         "evaluate_model",
         "promote_model",
         "write_summary",
+        "check_model_performance",
+        "estimate_model_performance",
     ]
-    assert len(TOOL_MODULES) == 4
+    assert len(TOOL_MODULES) == 5
 
 
 def test_tool_schemas_forbid_unknown_arguments() -> None:

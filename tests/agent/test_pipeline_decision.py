@@ -38,7 +38,7 @@ def test_pipeline_with_rules_completes(
     assert record.summary is not None and record.summary.startswith("Rules policy.")
     tools = [step.tool_name for step in store.list_steps(run_id) if step.kind.value == "tool_call"]
     assert tools[-5:] == [
-        "run_target_drift",
+        "estimate_model_performance",
         "trigger_retrain",
         "evaluate_model",
         "promote_model",

@@ -61,6 +61,10 @@ def test_rules_normal_drift_path_promotes(run_rules: Callable[..., RulesRun]) ->
         ("tool_result", "run_statistical_drift"),
         ("tool_call", "run_target_drift"),
         ("tool_result", "run_target_drift"),
+        ("tool_call", "check_model_performance"),
+        ("tool_result", "check_model_performance"),
+        ("tool_call", "estimate_model_performance"),
+        ("tool_result", "estimate_model_performance"),
         ("llm_reasoning", None),
         ("tool_call", "trigger_retrain"),
         ("tool_result", "trigger_retrain"),
@@ -82,8 +86,11 @@ def test_rules_reasoning_names_thresholds(run_rules: Callable[..., RulesRun]) ->
 
     reasoning = run.reasoning()
     assert reasoning[1] == (
-        "Compared dataset drift share 0.667 (2 of 3 features) against threshold 0.500: drifted; "
-        "target 'y' (chi2, p=0.58 against alpha 0.05, PSI 0.002): not drifted. This warrants retraining."
+        "Evidence that decided: drift. No performance evidence (realised: no_champion, no champion "
+        "in memory; estimated: no_champion, no champion in memory), so drift decides. Dataset or "
+        "target drift is present. Drift evidence: dataset drift share 0.667 (2 of 3 features) "
+        "against threshold 0.500: drifted; target 'y' (chi2, p=0.58 against alpha 0.05, PSI "
+        "0.002): not drifted. This warrants retraining."
     )
     assert "challenger minus champion roc_auc is 0.03" in reasoning[3]
     assert "minimum improvement of 0.005" in reasoning[3]
@@ -92,7 +99,7 @@ def test_rules_reasoning_names_thresholds(run_rules: Callable[..., RulesRun]) ->
 def test_rules_summary_lists_actions(run_rules: Callable[..., RulesRun]) -> None:
     run = run_rules(drifted_report())
 
-    assert run.outcome.summary.startswith("Rules policy. Compared dataset drift share 0.667")
+    assert run.outcome.summary.startswith("Rules policy. Evidence that decided: drift.")
     assert (
         "Version 7 is now the champion; version 6 keeps the previous-champion alias."
         in run.outcome.summary
@@ -108,10 +115,10 @@ def test_rules_no_drift_path(run_rules: Callable[..., RulesRun]) -> None:
         ("tool_call", "write_summary"),
         ("tool_result", "write_summary"),
     ]
-    assert run.reasoning()[-1] == (
-        "Compared dataset drift share 0.333 (1 of 3 features) against threshold 0.500: not drifted; "
-        "target 'y' (chi2, p=0.58 against alpha 0.05, PSI 0.002): not drifted. "
-        "Neither warrants retraining: no action."
+    assert run.reasoning()[-1].endswith(
+        "so drift decides. Neither dataset nor target drift is present. Drift evidence: dataset "
+        "drift share 0.333 (1 of 3 features) against threshold 0.500: not drifted; target 'y' "
+        "(chi2, p=0.58 against alpha 0.05, PSI 0.002): not drifted. No retraining: no action."
     )
     assert run.actions.retrain_configs == []
 
