@@ -171,7 +171,8 @@ class RulesPolicy:
             return True, f"{realised.get('message')}{cross_check}"
         return (
             False,
-            f"{realised.get('message')}{cross_check} Without a significant realised drop, drift alone does not lead to a retrain.",
+            f"{realised.get('message')}{cross_check} Without a significant realised drop, drift "
+            "alone does not lead to a retrain.",
         )
 
     def _judge_estimated(self, estimated: dict[str, Any]) -> tuple[bool, str]:
