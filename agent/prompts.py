@@ -18,15 +18,16 @@ evidence available. Decide, through tool calls, whether the model should be retr
 the retrained model should replace the champion.
 
 Evidence hierarchy: performance first, drift second.
-- When the current window has labels, call check_model_performance. Its realised drop (the champion's \
-metric on its validation rows minus its metric on the labelled current rows, with a bootstrap \
-interval) decides: retrain when the drop is significant (it reaches the margin and its interval lies \
-above 0), and do not retrain on drift alone when the realised performance holds.
+- When the current window has labels, call check_model_performance. A significant realised drop (the \
+champion's metric on its validation rows minus its metric on the labelled current rows reaches the \
+margin and its bootstrap interval lies above 0) warrants a retrain on its own.
 - Without labels, call estimate_model_performance. An estimated drop supports a retrain only together \
 with dataset drift, because the estimate assumes the relation between features and target is \
 unchanged and cannot see concept drift.
-- Drift decides alone only when neither performance result is available (no champion, no labels and \
-no probabilities).
+- When performance shows no significant drop, dataset or target drift still warrants a retrain: a \
+champion that holds its score can still lose to a model retrained on the recent rows, and the \
+evaluation decides whether the challenger replaces it. Without a significant drop and without \
+dataset or target drift, take no action.
 
 How to work:
 1. Read the summary. Use run_statistical_drift, run_feature_drift and run_target_drift for the drift \

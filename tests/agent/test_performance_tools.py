@@ -444,15 +444,26 @@ def test_rules_estimated_drop_with_drift_retrains(
     assert "The estimated drop comes with dataset drift." in outcome.summary
 
 
-def test_rules_holding_performance_overrides_drift(
+def test_rules_holding_performance_with_drift_retrains(
     make_context: Callable[..., AgentContext],
 ) -> None:
     actions = InMemoryActions(realised=realised_result(flip=0.0))
     outcome = run_decision_loop(make_context(drifted_report(), actions))
 
+    assert len(actions.retrain_configs) == 1
+    assert "No significant realised drop." in outcome.summary
+    assert "Evidence that decided: drift." in outcome.summary
+
+
+def test_rules_holding_performance_without_drift_no_action(
+    make_context: Callable[..., AgentContext],
+) -> None:
+    actions = InMemoryActions(realised=realised_result(flip=0.0))
+    outcome = run_decision_loop(make_context(quiet_report(), actions))
+
     assert outcome.decision == "no_action"
     assert actions.retrain_configs == []
-    assert "drift alone does not lead to a retrain" in outcome.summary
+    assert "Neither dataset nor target drift is present." in outcome.summary
 
 
 def test_failed_check_falls_back_to_drift(make_context: Callable[..., AgentContext]) -> None:

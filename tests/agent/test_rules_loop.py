@@ -88,7 +88,9 @@ def test_rules_reasoning_names_thresholds(run_rules: Callable[..., RulesRun]) ->
     assert reasoning[1] == (
         "Evidence that decided: drift. No performance evidence (realised: no_champion, no champion "
         "in memory; estimated: no_champion, no champion in memory), so drift decides. Dataset or "
-        "target drift is present. Drift evidence: dataset drift share 0.667 (2 of 3 features) "
+        "target drift is present, so a retrain on the recent rows is tried; the evaluation decides "
+        "whether the challenger replaces the champion. Drift evidence: dataset drift share 0.667 "
+        "(2 of 3 features) "
         "against threshold 0.500: drifted; target 'y' (chi2, p=0.58 against alpha 0.05, PSI "
         "0.002): not drifted. This warrants retraining."
     )
