@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,demo,dashboard]"
+	# The census source reads only the data files inside the nannyml wheel and never imports
+	# nannyml, so its 25 direct dependencies are not installed.
+	$(BIN)/pip install --quiet --no-deps nannyml==0.13.1
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -129,6 +129,27 @@ def _flights_options(
     }
 
 
+def _census_options(
+    settings: Settings, reference_window: str | None, current_window: str | None
+) -> dict[str, Any]:
+    from data.census import DEFAULT_CURRENT_WINDOW, DEFAULT_REFERENCE_WINDOW, parse_year_window
+
+    reference = reference_window or settings.data_reference_window or DEFAULT_REFERENCE_WINDOW
+    current = current_window or settings.data_current_window or DEFAULT_CURRENT_WINDOW
+    parse_year_window(reference)
+    parse_year_window(current)
+    if settings.model_task_type != "classification":
+        raise DataLoaderError(
+            "DATA_SOURCE=census has only the binary target 'employed', "
+            "so set MODEL_TASK_TYPE=classification"
+        )
+    return {
+        "reference_window": reference,
+        "current_window": current,
+        "task_type": settings.model_task_type,
+    }
+
+
 def _reject_window_override(
     source: str, reference_window: str | None, current_window: str | None
 ) -> None:
@@ -157,7 +178,8 @@ class DataSpec(BaseModel):
         """Build the spec from the `DATA_*` settings, with optional per-run window overrides.
 
         Raises `DataLoaderError` when a setting the source needs is missing, a window is invalid,
-        or a window override is given for a source without windows (synthetic, sql).
+        a window override is given for a source without windows (synthetic, sql), or the census
+        source is asked for regression.
         """
         source = settings.data_source
         if source in _WINDOWLESS_HINT:
@@ -173,6 +195,9 @@ class DataSpec(BaseModel):
             return cls(source=source, options=_sql_options(settings))
         if source == "files":
             options = _files_options(settings, reference_window, current_window)
+            return cls(source=source, options=options)
+        if source == "census":
+            options = _census_options(settings, reference_window, current_window)
             return cls(source=source, options=options)
         return cls(
             source=source, options=_flights_options(settings, reference_window, current_window)
@@ -197,6 +222,10 @@ def create_loader(spec: DataSpec) -> BaseDataLoader:
         from data.sql import SqlDataLoader
 
         return SqlDataLoader.from_options(spec.options)
+    if spec.source == "census":
+        from data.census import CensusDataLoader
+
+        return CensusDataLoader.from_options(spec.options)
     from data.flights import FlightsDataLoader
 
     return FlightsDataLoader.from_options(spec.options)

