@@ -1,12 +1,14 @@
-"""The demo: the whole product on the real flight data, on this machine, with no server and no key.
+"""The demo: the whole product on real data, on this machine, with no server and no key.
 
-1. Train a first champion on January to March 2013 with the same training job a retrain uses, and
-   give it the `champion` alias.
-2. A control run: the same reference window against a current window whose drift does not hurt the
-   champion. The decision maker should leave the model alone and say why.
-3. The main run: July as the current window. Weather drifts, the champion loses ROC AUC, the decision
-   maker retrains on recent data, the challenger is scored against the champion on held-out July rows
-   and promoted when it is measurably better.
+1. Train a first champion on January to March 2013 of the flight data with the same training job a
+   retrain uses, and give it the `champion` alias.
+2. The main run: July as the current window. Weather drifts, the decision maker retrains on recent
+   data, the challenger is scored against the champion on held-out July rows and promoted when it is
+   measurably better.
+3. A control run on the census data bundled with nannyml (employment in Massachusetts, 2015 against
+   2018): many features shift significantly but by small amounts, and the champion holds its
+   performance, so the decision maker leaves the model alone and says why. It watches its own
+   registered model, trained on 2015 the same way.
 
 Steps print as they are stored, exactly as the API streams them. Settings the environment does not
 set get local defaults: a SQLite run store and MLflow store under the demo folder, the local retrain
@@ -36,10 +38,13 @@ logger = logging.getLogger(__name__)
 
 REFERENCE_WINDOW = "2013-01:2013-03"
 MAIN_WINDOW = "2013-07"
-# December: weather moves as far from January to March as in July on several features, but the
-# champion still scores as well as on its validation rows, so retraining would not help.
-CONTROL_WINDOW = "2013-12"
 DEMO_MODEL_NAME = "flight-delays"
+CONTROL_SETTINGS = {
+    "data_source": "census",
+    "data_reference_window": "2015",
+    "data_current_window": "2018",
+    "mlflow_model_name": "census-employment",
+}
 TRAIN_JOB = Path(__file__).resolve().parent.parent / "airflow" / "include" / "train_job.py"
 # A tool call running longer than this gets a progress line, and another one at each interval.
 PROGRESS_SECONDS = 10.0
@@ -114,7 +119,8 @@ def train_first_champion(settings: Settings, out: TextIO) -> str:
 
     conf = _bootstrap_conf(settings)
     print(
-        f"Training the first champion on {REFERENCE_WINDOW} with {TRAIN_JOB.name} ...",
+        f"Training the first champion of {settings.mlflow_model_name} on "
+        f"{settings.data_source} {settings.data_reference_window} with {TRAIN_JOB.name} ...",
         file=out,
         flush=True,
     )
@@ -127,7 +133,9 @@ def train_first_champion(settings: Settings, out: TextIO) -> str:
     )
     if completed.returncode != 0:
         tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
-        raise DemoError(f"training the first champion failed (exit {completed.returncode}):\n{tail}")
+        raise DemoError(
+            f"training the first champion failed (exit {completed.returncode}):\n{tail}"
+        )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
 
     registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_registry_uri)
@@ -173,25 +181,22 @@ def follow_run(store: RunStore, run_id: str, worker: threading.Thread, out: Text
         time.sleep(0.2)
 
 
-def run_pipeline(
-    label: str, store: RunStore, settings: Settings, current_window: str, out: TextIO
-) -> DemoRun:
+def run_pipeline(label: str, store: RunStore, settings: Settings, out: TextIO) -> DemoRun:
     """Start one pipeline run in a worker thread and print its steps as they happen."""
     from agent.pipeline import execute_run
 
-    request = {
-        "trigger_source": "demo",
-        "dry_run": False,
-        "reference_window": REFERENCE_WINDOW,
-        "current_window": current_window,
-    }
+    request = {"trigger_source": "demo", "dry_run": False}
     run = store.create_run(
         trigger_source="demo",
         dry_run=False,
         model_name=settings.mlflow_model_name,
         request=request,
     )
-    print(f"=== {label}: {REFERENCE_WINDOW} against {current_window} (run {run.id})", file=out)
+    print(
+        f"=== {label}: {settings.data_source} {settings.data_reference_window} against "
+        f"{settings.data_current_window}, model {settings.mlflow_model_name} (run {run.id})",
+        file=out,
+    )
     worker = threading.Thread(
         target=execute_run, args=(run.id, store, settings, request), name=f"run-{run.id}"
     )
@@ -229,7 +234,9 @@ def print_outcome(result: DemoRun, out: TextIO) -> None:
     maker = run.decision_backend or "?"
     if run.decision_model:
         maker += f" ({run.decision_model})"
-    print(f"\n{result.label}: {run.status.value}, decision {decision}, decided by {maker}", file=out)
+    print(
+        f"\n{result.label}: {run.status.value}, decision {decision}, decided by {maker}", file=out
+    )
     numbers = _eval_numbers(result.store, run.id)
     if numbers:
         print(numbers, file=out)
@@ -249,7 +256,7 @@ def print_next_steps(settings: Settings, runs: list[DemoRun], out: TextIO) -> No
         f"{runs[-1].run.id} | python3 -m json.tool",
         file=out,
     )
-    print(f"  the dashboard:            {env} watchtower dashboard", file=out)
+    print("  the dashboard, with the API running:  watchtower dashboard", file=out)
     print(f"  the MLflow store:         {settings.mlflow_tracking_uri}", file=out, flush=True)
 
 
@@ -270,14 +277,16 @@ def run_demo(folder: Path, *, control: bool = True, out: TextIO = sys.stdout) ->
     print("", file=out, flush=True)
 
     store = RunStore(settings.database_url)
+    runs: list[DemoRun] = []
     try:
         train_first_champion(settings, out)
-        runs = []
-        if control:
-            runs.append(run_pipeline("Control run", store, settings, CONTROL_WINDOW, out))
-            print_outcome(runs[-1], out)
-        runs.append(run_pipeline("Main run", store, settings, MAIN_WINDOW, out))
+        runs.append(run_pipeline("Main run", store, settings, out))
         print_outcome(runs[-1], out)
+        if control:
+            control_settings = settings.model_copy(update=CONTROL_SETTINGS)
+            train_first_champion(control_settings, out)
+            runs.append(run_pipeline("Control run", store, control_settings, out))
+            print_outcome(runs[-1], out)
         print_next_steps(settings, runs, out)
     finally:
         store.close()
