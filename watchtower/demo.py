@@ -246,18 +246,19 @@ def print_outcome(result: DemoRun, out: TextIO) -> None:
 
 
 def print_next_steps(settings: Settings, runs: list[DemoRun], out: TextIO) -> None:
-    env = f"DATABASE_URL={settings.database_url} MLFLOW_TRACKING_URI={settings.mlflow_tracking_uri}"
-    print("Where to look next:", file=out)
-    for result in runs:
-        print(f"  {result.label}: watchtower runs show {result.run.id}", file=out)
-    print(f"  the API over these runs:  {env} watchtower serve", file=out)
-    print(
-        "  then: curl -s http://127.0.0.1:8000/pipeline/status/"
-        f"{runs[-1].run.id} | python3 -m json.tool",
-        file=out,
-    )
-    print("  the dashboard, with the API running:  watchtower dashboard", file=out)
-    print(f"  the MLflow store:         {settings.mlflow_tracking_uri}", file=out, flush=True)
+    main_run = runs[0].run.id
+    lines = [
+        "Where to look next (point the commands at the demo's stores first):",
+        f"  export DATABASE_URL={settings.database_url}",
+        f"  export MLFLOW_TRACKING_URI={settings.mlflow_tracking_uri}",
+    ]
+    lines += [f"  watchtower runs show {item.run.id}   # {item.label}" for item in runs]
+    lines += [
+        "  watchtower serve                   # the API, on 127.0.0.1:8000",
+        f"  curl -s http://127.0.0.1:8000/pipeline/status/{main_run}",
+        "  watchtower dashboard               # the audit dashboard, with the API running",
+    ]
+    print("\n".join(lines), file=out, flush=True)
 
 
 def run_demo(folder: Path, *, control: bool = True, out: TextIO = sys.stdout) -> int:
