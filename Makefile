@@ -11,7 +11,7 @@ help:
 	@echo "make test       set up .venv and the Airflow environment, then run the whole test suite"
 	@echo "make lint       ruff on the code"
 	@echo "make typecheck  mypy on the code"
-	@echo "make bench      run the benchmarks under bench/"
+	@echo "make bench      run the drift, API and decision benchmarks under bench/ (20 to 30 min on 2 cores)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,8 @@ airflow-down:
 
 bench: venv
 	$(BIN)/python bench/drift_bench.py
+	$(BIN)/python bench/api_bench.py --clients 50 --rows 1000
+	$(BIN)/python bench/decisions/run.py
 
 clean:
 	rm -rf $(VENV) .airflow-venv .airflow-home build *.egg-info
