@@ -222,8 +222,8 @@ class RulesPolicy:
         version = content.get("model_version")
         self._notes.append(f"The retrain registered version {version}.")
         text = (
-            f"The retrain succeeded and registered version {version}; scoring it against the champion "
-            "on the held-out rows."
+            f"The retrain succeeded and registered version {version}; scoring it on the held-out "
+            "rows, against the champion when there is one."
         )
         return self._response([_text(text), self._call("evaluate_model", {})])
 
@@ -253,21 +253,32 @@ class RulesPolicy:
             )
             return self._summary(f"The promotion failed: {content.get('message')}.")
         self._decision = Decision.PROMOTED
+        previous = content.get("previous_champion_version")
+        moved = (
+            f"version {previous} keeps the previous-champion alias"
+            if previous
+            else "there was no champion before it"
+        )
         self._notes.append(
-            f"Version {content.get('champion_version')} is now the champion; version "
-            f"{content.get('previous_champion_version')} keeps the previous-champion alias."
+            f"Version {content.get('champion_version')} is now the champion; {moved}."
         )
         return self._summary("The promotion succeeded.")
 
     def _describe_evaluation(self, content: dict[str, Any]) -> str:
-        difference = content.get("difference") or {}
+        difference = content.get("difference")
         metric = content.get("primary_metric")
+        reason = str(content.get("reason", "")).rstrip(".")
+        if not difference or difference.get("difference") is None:
+            return (
+                f"On {content.get('n_eval_rows')} held-out rows there is no champion {metric} to "
+                f"compare with. The evaluator's reason: {reason}."
+            )
         return (
             f"On {content.get('n_eval_rows')} held-out rows the challenger minus champion {metric} is "
             f"{_number(difference.get('difference'))} (confidence interval "
             f"{_number(difference.get('ci_low'))} to {_number(difference.get('ci_high'))}) against a "
-            f"minimum improvement of {_number(content.get('min_improvement'))}; the evaluator's reason: "
-            f"{content.get('reason')}."
+            f"minimum improvement of {_number(content.get('min_improvement'))}. The evaluator's "
+            f"reason: {reason}."
         )
 
     def _summary(self, text: str) -> dict[str, Any]:

@@ -304,7 +304,7 @@ class ActiveRunExistsError(RuntimeError):
     def __init__(self, model_name: str, active_run_id: str) -> None:
         super().__init__(
             f"model {model_name!r} already has an active run {active_run_id!r}; "
-            "wait for it to finish or follow it at /pipeline/status/{run_id}"
+            f"wait for it to finish or follow it at /pipeline/status/{active_run_id}"
         )
         self.model_name = model_name
         self.active_run_id = active_run_id

@@ -10,6 +10,7 @@ backoff and then raised as `RegistryError`.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,15 @@ CHAMPION_ALIAS = "champion"
 PREVIOUS_CHAMPION_ALIAS = "previous-champion"
 # Tag set on a version when it becomes champion: the watchtower run id that promoted it.
 PROMOTED_BY_TAG = "watchtower_promoted_by_run_id"
+# MLflow's own HTTP retries default to 7 with a doubling backoff and a 120 s timeout, which takes
+# about four minutes per call against a server that is down. This class retries transient errors
+# itself, so with those defaults an unreachable server would hold a run for a quarter of an hour.
+# These values apply unless the environment sets the variables.
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 READY = "READY"
 FAILED_REGISTRATION = "FAILED_REGISTRATION"
@@ -165,6 +175,8 @@ class ModelRegistry:
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        for name, value in MLFLOW_HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
