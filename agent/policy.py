@@ -8,9 +8,9 @@ results only, never from feature names, so it works offline and gives a baseline
 Evidence hierarchy: performance is read first. A significant realised drop (labels present) decides
 alone, and so does a significant estimated drop together with dataset drift (the estimate cannot see
 concept drift, and the guardrails require drift then). When performance shows no significant drop,
-dataset or target drift still leads to a retrain: on the flight data of the decision benchmark, a
-champion that held its validation score still lost to a challenger retrained on the recent rows in
-three of the four months where it held, so a held score is no reason to skip a retrain. The
+dataset or target drift still leads to a retrain. On the flight data of the decision benchmark, a
+champion that kept its validation score still lost to a challenger retrained on the recent rows in
+three of the four months where it kept it, so a kept score is no reason to skip a retrain. The
 evaluation, not this policy, decides whether the challenger replaces the champion.
 """
 
@@ -176,7 +176,7 @@ class RulesPolicy:
     def _judge_realised(
         self, realised: dict[str, Any], estimated: dict[str, Any] | None
     ) -> tuple[bool, str]:
-        """Return whether the realised check shows a significant drop, and the text that says so."""
+        """Return whether the realised check shows a significant drop, with the text that states it."""
         margin = self._settings.performance_drop_margin
         cross_check = ""
         if estimated is not None:

@@ -6,7 +6,7 @@
    data, the challenger is scored against the champion on held-out July rows and promoted when it is
    measurably better.
 3. A control run on the census data bundled with nannyml (employment in Massachusetts, 2015 against
-   2018): many features shift significantly but by small amounts, and the champion holds its
+   2018): many features shift significantly but by small amounts, and the champion keeps its
    performance, so the decision maker leaves the model alone and says why. It watches its own
    registered model, trained on 2015 the same way.
 
@@ -51,7 +51,7 @@ PROGRESS_SECONDS = 10.0
 
 
 class DemoError(RuntimeError):
-    """Raised when a demo step cannot run; the message says which step and what to check."""
+    """Raised when a demo step cannot run; the message names the step and what to check."""
 
 
 @dataclass
