@@ -8,14 +8,11 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
 
 import logging  # noqa: E402
-import shutil  # noqa: E402
 import sqlite3  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -32,30 +29,6 @@ from watchtower.cli import main  # noqa: E402
 from watchtower.settings import get_settings  # noqa: E402
 
 MODEL = "churn"
-
-
-@pytest.fixture(scope="module")
-def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An MLflow database with its schema created once, since the migrations take seconds."""
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path):
-    shutil.copyfile(empty_db, tmp_path / "mlflow.db")
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    experiment_id = mlflow.create_experiment(
-        "registry", artifact_location=(tmp_path / "artifacts").as_uri()
-    )
-    yield uri, experiment_id
-    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-    mlflow.set_registry_uri(None)  # type: ignore[arg-type]
 
 
 @pytest.fixture
