@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class RetrainOutcome:
-    """How a retraining job ended and which model version it registered."""
+    """The end state of a retraining job and the model version it registered."""
 
     backend: Literal["airflow", "local"]
     external_run_id: str

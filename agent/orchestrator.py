@@ -1,6 +1,6 @@
 """The decision loop: a decision maker replies with text and tool calls, and the tools run under the rules.
 
-One `LoopState` holds everything the loop has done. Each turn sends the conversation to the decision
+One `LoopState` contains everything the loop has done. Each turn sends the conversation to the decision
 maker (Claude through the Anthropic SDK, or the offline `rules` policy), stores every text block as an
 `llm_reasoning` step, and runs every `tool_use` block through the tool registry, which turns unknown
 tools, invalid arguments and rule violations into error results. Steps are stored as they happen, so

@@ -25,7 +25,7 @@ margin and its bootstrap interval lies above 0) warrants a retrain on its own.
 with dataset drift, because the estimate assumes the relation between features and target is \
 unchanged and cannot see concept drift.
 - When performance shows no significant drop, dataset or target drift still warrants a retrain: a \
-champion that holds its score can still lose to a model retrained on the recent rows, and the \
+champion that keeps its score can still lose to a model retrained on the recent rows, and the \
 evaluation decides whether the challenger replaces it. Without a significant drop and without \
 dataset or target drift, take no action.
 

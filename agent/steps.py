@@ -30,7 +30,7 @@ class Decision(StrEnum):
 
 
 class RunRecorder(Protocol):
-    """Where a run's steps and reports go as they happen. `agent.run_store.RunStore` implements it."""
+    """The sink for a run's steps and reports as they happen. `agent.run_store.RunStore` implements it."""
 
     def add_step(
         self,

@@ -10,7 +10,7 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class DataSchema:
-    """Which columns of the windows play which role.
+    """The role of each column in the windows.
 
     `features` lists every model input. `categorical` is the subset tested as categories; columns left
     out of it get their kind from the drift engine's type rule. `target` and `prediction` are excluded
@@ -33,7 +33,7 @@ class DataSchema:
 
 @dataclass
 class DataWindows:
-    """The reference window (what the model was trained on) and the current window (what it sees now)."""
+    """The reference window (what the model was trained on) and the current window (recent data)."""
 
     reference: pd.DataFrame
     current: pd.DataFrame

@@ -3,7 +3,7 @@
 A feature drifts when its value test is significant after multiple-testing correction AND its PSI
 reaches `DriftConfig.psi_threshold`. The p-value alone is not enough, because with hundreds of thousands
 of rows a KS or chi-squared test calls a shift of a fraction of a percent significant. PSI is the
-effect size that tells whether the shift is large enough to matter. A feature also drifts when its
+effect size that measures whether the shift is large enough to matter. A feature also drifts when its
 share of missing values changes significantly (its own corrected family of tests) by at least
 `DriftConfig.min_missing_share_change`. The dataset drifts when the share of drifted features among
 the tested ones reaches `DriftConfig.feature_threshold` (DRIFT_FEATURE_THRESHOLD). Skipped columns

@@ -1,4 +1,4 @@
-"""What the service hands to the external training job, and what it gets back.
+"""The configuration the service hands to the external training job, and the reference it gets back.
 
 `RetrainingConfig` becomes the Airflow `dag_run_conf` (or the `--conf` of the local job) as plain JSON.
 The job trains on `training_window` only; the service scores champion and challenger on

@@ -7,7 +7,7 @@
    measurably better.
 3. A control run on the census data bundled with nannyml (employment in Massachusetts, 2015 against
    2018): many features shift significantly but by small amounts, and the champion keeps its
-   performance, so the decision maker leaves the model alone and says why. It watches its own
+   performance, so the decision maker leaves the model alone and states why. It watches its own
    registered model, trained on 2015 the same way.
 
 Steps print as they are stored, exactly as the API streams them. Settings the environment does not
